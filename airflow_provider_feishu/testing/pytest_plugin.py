@@ -1,0 +1,30 @@
+"""pytest fixtures for the Feishu emulator.
+
+Enable with ``pytest_plugins = ["airflow_provider_feishu.testing.pytest_plugin"]`` in a root
+conftest.py (or ``-p airflow_provider_feishu.testing.pytest_plugin``), or import the fixtures.
+
+* ``feishu_emulator``: a started :class:`FeishuEmulator` (default tenant, manual clock), stopped after
+  the test.
+* ``feishu_connection``: the same emulator, with ``AIRFLOW_CONN_FEISHU_DEFAULT`` set (via monkeypatch) to
+  ``emu.connection_json()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .emulator import FeishuEmulator
+
+
+@pytest.fixture
+def feishu_emulator() -> Iterator[FeishuEmulator]:
+    with FeishuEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def feishu_connection(feishu_emulator: FeishuEmulator, monkeypatch: pytest.MonkeyPatch) -> FeishuEmulator:
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", feishu_emulator.connection_json())
+    return feishu_emulator
