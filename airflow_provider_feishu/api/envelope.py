@@ -1,0 +1,246 @@
+"""Reading Feishu's response envelope and turning failures into the error taxonomy.
+
+Pure functions over (status, headers, body bytes): both transports (requests and httpx) call
+:func:`parse_envelope` and nothing else decides what a response means.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from airflow_provider_feishu.api.errors import (
+    FeishuAPIError,
+    FeishuAuthError,
+    FeishuBadRequestError,
+    FeishuNotFoundError,
+    FeishuNotSenderError,
+    FeishuPermissionError,
+    FeishuProtocolError,
+    FeishuRateLimitError,
+    FeishuServerError,
+    FeishuTokenInvalidError,
+)
+
+RATE_LIMIT_CODE = 99991400
+#: Codes that mean "this tenant_access_token is no good": evict, refetch, retry once
+#: (the Go SDK retries on the same three; feishu-api.md §1.4).
+TOKEN_INVALID_CODES = frozenset({99991663, 99991664, 99991671})
+
+# code -> (error class, hint or None for the class default). Sources: feishu-api.md §2-§7, §10.
+_CODES: dict[int, tuple[type[FeishuAPIError], str | None]] = {
+    # rate limits
+    RATE_LIMIT_CODE: (FeishuRateLimitError, None),
+    230020: (FeishuRateLimitError, "Feishu's per-chat frequency limit was hit; space the sends out."),
+    11232: (FeishuRateLimitError, "Feishu's tenant message rate limit was hit; avoid bursts on the hour."),
+    # auth
+    10014: (FeishuAuthError, "The App Secret is wrong or was rotated: update the connection's password."),
+    99991543: (FeishuAuthError, None),
+    99991661: (FeishuAuthError, "The request carried no access token."),
+    99991662: (FeishuAuthError, "The app is disabled or not installed in this tenant."),
+    99991673: (FeishuAuthError, "The app is not available in this tenant; check its status in the console."),
+    99991663: (FeishuTokenInvalidError, None),
+    99991664: (FeishuTokenInvalidError, None),
+    99991671: (FeishuTokenInvalidError, None),
+    19001: (FeishuAuthError, "The webhook token is invalid: copy the bot's webhook URL again."),
+    19021: (
+        FeishuAuthError,
+        "The webhook signature failed: check the signing secret and that this machine's clock is right.",
+    ),
+    19022: (FeishuPermissionError, "This machine's IP is not in the custom bot's allow-list."),
+    # permission
+    99991672: (FeishuPermissionError, None),
+    99991676: (FeishuPermissionError, None),
+    230027: (FeishuPermissionError, None),
+    230006: (FeishuPermissionError, "Enable the bot ability of the app and publish a new version."),
+    11203: (FeishuPermissionError, "Grant the scope im:message:send_multi_users and publish the app."),
+    11204: (FeishuPermissionError, "Grant the scope im:message:send_multi_depts and publish the app."),
+    11205: (FeishuPermissionError, "Enable the bot ability of the app and publish a new version."),
+    230013: (FeishuPermissionError, "The recipient is outside the app's availability scope."),
+    230002: (FeishuPermissionError, "Add the bot to the chat first."),
+    # not found / not sender
+    230030: (FeishuNotFoundError, None),
+    230012: (FeishuNotSenderError, None),
+    230026: (FeishuNotSenderError, "Only the app that sent a batch message can recall it."),
+    # bad request
+    230001: (FeishuBadRequestError, None),
+    10003: (FeishuBadRequestError, None),
+    10002: (FeishuBadRequestError, "Check msg_type and the content shape for this API."),
+    230025: (FeishuBadRequestError, "The message content is too long (text 150 KB, post/card 30 KB)."),
+    230009: (FeishuBadRequestError, "A batch message can only be recalled within one day of sending."),
+    19024: (FeishuBadRequestError, "The custom bot requires a keyword that the message does not contain."),
+    9499: (FeishuBadRequestError, "The webhook body was malformed."),
+    # server side; 11246 "Service Internal Error" is documented as retryable (feishu-api.md §2).
+    11246: (FeishuServerError, None),
+}
+# Daily cap of batch_send: retrying before tomorrow does not help.
+_NOT_RETRYABLE_RATE_LIMITS = frozenset({11247})
+_CODES[11247] = (FeishuRateLimitError, "batch_send's daily cap (500,000 messages per app) is used up.")
+
+_SNIPPET_CHARS = 120
+_TAGS = re.compile(r"<[^>]{0,200}>")
+_SPACE = re.compile(r"\s+")
+
+
+def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def log_id_of(envelope: Mapping[str, Any] | None, headers: Mapping[str, str]) -> str | None:
+    """Feishu's request id for support: ``error.log_id`` in the body, else ``X-Tt-Logid``."""
+    if envelope is not None:
+        error = envelope.get("error")
+        if isinstance(error, Mapping) and isinstance(error.get("log_id"), str) and error["log_id"]:
+            return str(error["log_id"])
+    lowered = lower_headers(headers)
+    return lowered.get("x-tt-logid") or lowered.get("x-request-id") or None
+
+
+def retry_after_of(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the rate-limit window resets (``x-ogw-ratelimit-reset``), if given and sane."""
+    raw = lower_headers(headers).get("x-ogw-ratelimit-reset")
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if 0 <= value < 86400 else None
+
+
+def scrub(text: str, secrets: Collection[str]) -> str:
+    """``text`` with every secret replaced by ``***`` (for texts that echo a request)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def snippet_of(body: bytes, secrets: Collection[str] = ()) -> str:
+    """A short, single-line, secret-free start of a body that is not JSON (tags stripped)."""
+    text = body[:2000].decode("utf-8", errors="replace")
+    text = scrub(_SPACE.sub(" ", _TAGS.sub(" ", text)).strip(), secrets)
+    return text[:_SNIPPET_CHARS]
+
+
+def _as_code(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def error_for(
+    api: str,
+    *,
+    status: int,
+    code: int | None,
+    msg: str,
+    headers: Mapping[str, str],
+    log_id: str | None,
+) -> FeishuAPIError:
+    """The taxonomy member for a failed call, from its Feishu code first and HTTP status second."""
+    known = _CODES.get(code) if code is not None else None
+    if status == 429 or code == RATE_LIMIT_CODE:
+        return FeishuRateLimitError(
+            api=api, code=code, msg=msg, http_status=status, log_id=log_id, retry_after=retry_after_of(headers)
+        )
+    if known is not None:
+        cls, hint = known
+        kwargs: dict[str, Any] = {"api": api, "code": code, "msg": msg, "http_status": status, "log_id": log_id}
+        if hint is not None:
+            kwargs["hint"] = hint
+        if cls is FeishuRateLimitError:
+            kwargs["retry_after"] = retry_after_of(headers)
+            if code in _NOT_RETRYABLE_RATE_LIMITS:
+                kwargs["retryable"] = False
+        return cls(**kwargs)
+    if status >= 500:
+        return FeishuServerError(api=api, code=code, msg=msg, http_status=status, log_id=log_id)
+    if status in (401,):
+        return FeishuAuthError(api=api, code=code, msg=msg, http_status=status, log_id=log_id)
+    if status == 403:
+        return FeishuPermissionError(api=api, code=code, msg=msg, http_status=status, log_id=log_id)
+    if status == 404 and code is None:
+        return FeishuNotFoundError(
+            api=api,
+            code=code,
+            msg=msg,
+            http_status=status,
+            log_id=log_id,
+            hint="The path does not exist on this host: check the connection's host / domain.",
+        )
+    return FeishuAPIError(
+        api=api,
+        code=code,
+        msg=msg,
+        http_status=status,
+        log_id=log_id,
+        hint="See https://open.feishu.cn/document/server-docs/api-call-guide/generic-error-code",
+    )
+
+
+def parse_envelope(
+    api: str, status: int, headers: Mapping[str, str], body: bytes, *, secrets: Collection[str] = ()
+) -> Mapping[str, Any]:
+    """The decoded envelope of a successful call, or the matching :class:`FeishuError` raised.
+
+    Success means ``code == 0`` and a 2xx status. Webhook bodies that only carry the legacy
+    ``StatusCode`` are read the same way. ``secrets`` are scrubbed from any text kept from the body,
+    in case a gateway echoes the request.
+    """
+    if not body.strip():
+        if status == 429:
+            raise error_for(
+                api, status=status, code=None, msg="empty body", headers=headers, log_id=log_id_of(None, headers)
+            )
+        raise FeishuProtocolError(
+            api=api,
+            code=None,
+            msg="empty response body",
+            http_status=status,
+            log_id=log_id_of(None, headers),
+            retryable=status >= 500 or status == 0,
+        )
+    try:
+        envelope = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        envelope = None
+    if not isinstance(envelope, Mapping):
+        if status == 429:
+            raise error_for(
+                api, status=status, code=None, msg="rate limited", headers=headers, log_id=log_id_of(None, headers)
+            )
+        raise FeishuProtocolError(
+            api=api,
+            code=None,
+            msg="response is not a JSON object",
+            http_status=status,
+            log_id=log_id_of(None, headers),
+            snippet=snippet_of(body, secrets),
+            retryable=status >= 500,
+        )
+
+    raw_code = envelope.get("code", envelope.get("StatusCode"))
+    code = _as_code(raw_code)
+    raw_msg = envelope.get("msg", envelope.get("StatusMessage", ""))
+    msg = scrub(raw_msg if isinstance(raw_msg, str) else str(raw_msg), secrets)
+    log_id = log_id_of(envelope, headers)
+
+    if code == 0 and 200 <= status < 300:
+        return envelope
+    if code is None and 200 <= status < 300:
+        raise FeishuProtocolError(
+            api=api,
+            code=None,
+            msg="response has no integer 'code'",
+            http_status=status,
+            log_id=log_id,
+            snippet=snippet_of(body, secrets),
+        )
+    raise error_for(api, status=status, code=code, msg=msg[:500], headers=headers, log_id=log_id)

@@ -1,0 +1,78 @@
+"""Provider metadata that Airflow reads through the ``apache_airflow_provider`` entry point.
+
+Imports nothing heavy: Airflow loads this while it initialises, before any DAG is parsed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_feishu import __version__
+
+#: How the connection form shows a ``feishu`` connection (hidden fields, labels, hints).
+FEISHU_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port", "extra"],
+    "relabeling": {"login": "App ID", "password": "App Secret", "host": "Base URL (optional)"},
+    "placeholders": {
+        "login": "cli_a1b2c3d4e5f6",
+        "password": "App Secret from the developer console",
+        "host": "leave empty for the domain below; or https://open.example.com, http://127.0.0.1:8765",
+    },
+}
+
+#: Extra fields of a ``feishu`` connection (stored in ``extra`` under these plain names).
+FEISHU_CONN_FIELDS: dict[str, Any] = {
+    "domain": {
+        "label": "Domain",
+        "description": "feishu (open.feishu.cn) or lark (open.larksuite.com); ignored when Base URL is set.",
+        "schema": {"type": ["string", "null"], "enum": ["feishu", "lark", None], "default": "feishu"},
+    },
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "Timeout of each HTTP request to Feishu.",
+        "schema": {"type": ["number", "null"], "minimum": 0.001, "default": 10},
+    },
+    "proxy": {
+        "label": "Proxy",
+        "description": "HTTP(S) proxy URL, e.g. http://proxy.internal:3128.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries of a read after a rate limit (429), a 5xx or a dropped connection.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 4},
+    },
+    "retry_max_delay": {
+        "label": "Max backoff (seconds)",
+        "description": "Cap of the exponential backoff between retries.",
+        "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-feishu",
+        "name": "Feishu",
+        "description": "Feishu / Lark: batch messages, read-threshold sensors and triggers, notifiers.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Feishu",
+                "external-doc-url": "https://open.feishu.cn/document/home/index",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.hooks.feishu"]},
+        ],
+        "connection-types": [
+            {
+                "connection-type": "feishu",
+                "hook-class-name": "airflow_provider_feishu.hooks.feishu.FeishuHook",
+                "hook-name": "Feishu",
+                "ui-field-behaviour": FEISHU_UI_FIELD_BEHAVIOUR,
+                "conn-fields": FEISHU_CONN_FIELDS,
+            },
+        ],
+    }

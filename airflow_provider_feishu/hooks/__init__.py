@@ -1,0 +1,1 @@
+"""Hooks: FeishuHook (sync), its async client, and the webhook bot."""

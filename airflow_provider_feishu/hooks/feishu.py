@@ -1,0 +1,277 @@
+"""FeishuHook: the Feishu Open Platform over ``requests``, for tasks and sensors.
+
+A thin transport over :mod:`airflow_provider_feishu.api`: the protocol module builds each
+request and reads each answer; this module sends it with the cached tenant token, retries what
+is safe to retry, and never logs a token or secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from typing import Any, TypeVar
+
+import requests
+from airflow.sdk import BaseHook
+from tenacity import RetryCallState, Retrying
+
+from airflow_provider_feishu.api import endpoints
+from airflow_provider_feishu.api.endpoints import ApiRequest
+from airflow_provider_feishu.api.errors import (
+    FeishuConfigError,
+    FeishuConnectionError,
+    FeishuError,
+    FeishuTokenInvalidError,
+)
+from airflow_provider_feishu.api.results import BatchProgress, BatchSendResult, ReadStats, SentMessage, UrgentResult
+from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
+from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
+from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
+
+T = TypeVar("T")
+
+USER_AGENT = "airflow-provider-feishu"
+
+
+def describe_transport_error(err: requests.RequestException, timeout: float) -> tuple[str, bool]:
+    """A short reason for a failed exchange, and whether Feishu may have processed the request."""
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return f"could not connect within {timeout:g}s", False
+    if isinstance(err, requests.exceptions.ReadTimeout):
+        return f"no answer within {timeout:g}s (read timeout)", True
+    if isinstance(err, (requests.exceptions.ProxyError, requests.exceptions.SSLError)):
+        return f"{type(err).__name__} while connecting", False
+    if isinstance(err, requests.exceptions.ChunkedEncodingError):
+        return "the connection dropped while the answer was arriving", True
+    if isinstance(err, requests.exceptions.ConnectionError):
+        # urllib3 wraps a refused or unresolvable connect in NewConnectionError, a subclass of
+        # ConnectTimeoutError: nothing was sent. Anything else (RemoteDisconnected, a reset) came
+        # after the request went out.
+        from urllib3.exceptions import ConnectTimeoutError
+
+        cause = err.args[0] if err.args else None
+        reason = getattr(cause, "reason", cause)
+        if isinstance(reason, ConnectTimeoutError):
+            return "could not connect (refused or unreachable)", False
+        return "the connection dropped before an answer arrived", True
+    return f"{type(err).__name__}", True
+
+
+class FeishuHook(BaseHook):
+    """Calls the Feishu (or Lark) Open Platform as a self-built app.
+
+    Credentials come from a ``feishu`` connection: App ID in *login*, App Secret in *password*,
+    and an optional base URL in *host* (else extra ``domain``: ``feishu`` or ``lark``). The
+    tenant_access_token is cached per process, so building a new hook for every poke is cheap.
+
+    :param feishu_conn_id: the ``feishu`` connection to use.
+    :param timeout: seconds for each HTTP request; overrides the connection's ``timeout`` extra.
+    :param max_retries: retries after the first attempt; overrides the ``max_retries`` extra.
+    """
+
+    conn_name_attr = "feishu_conn_id"
+    default_conn_name = "feishu_default"
+    conn_type = "feishu"
+    hook_name = "Feishu"
+
+    def __init__(
+        self,
+        feishu_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(feishu_conn_id, str) or not feishu_conn_id.strip():
+            raise FeishuConfigError(f"feishu_conn_id must name a connection, got {feishu_conn_id!r}.")
+        self.feishu_conn_id = feishu_conn_id
+        self._timeout = timeout
+        self._max_retries = max_retries
+
+    # --- connection form (Airflow < 3.2 reads these; 3.2+ reads get_provider_info) -----------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        from airflow_provider_feishu.get_provider_info import FEISHU_UI_FIELD_BEHAVIOUR
+
+        return FEISHU_UI_FIELD_BEHAVIOUR
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> FeishuConnectionConfig:
+        conn = self.get_connection(self.feishu_conn_id)
+        config = config_from_connection(conn, timeout=self._timeout, max_retries=self._max_retries)
+        _mask(config.app_secret)
+        return config
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One keep-alive session for all calls of this hook."""
+        session = requests.Session()
+        session.headers["User-Agent"] = USER_AGENT
+        if self.config.proxy:
+            session.proxies = {"http": self.config.proxy, "https": self.config.proxy}
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def close(self) -> None:
+        if "session" in self.__dict__:
+            self.session.close()
+            del self.__dict__["session"]
+
+    def __enter__(self) -> FeishuHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _exchange(self, request: ApiRequest[T], token: str | None) -> T:
+        """One HTTP exchange, no retries."""
+        config = self.config
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            response = self.session.request(
+                request.method,
+                config.base_url + request.path,
+                params=request.params,
+                json=request.json,
+                headers=headers,
+                timeout=config.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as err:
+            reason, may_have_arrived = describe_transport_error(err, config.timeout)
+            # `from None`: the urllib3 chain adds nothing the reason does not say.
+            raise FeishuConnectionError(request.name, reason, may_have_arrived=may_have_arrived) from None
+        self.log.debug("Feishu %s %s: HTTP %s", request.method, request.name, response.status_code)
+        return request.parse(response.status_code, response.headers, response.content, secrets=config.secrets)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        self.log.warning(
+            "%s; retrying in %.1fs (attempt %d of %d)",
+            exc,
+            wait,
+            state.attempt_number + 1,
+            self.config.retry.max_attempts,
+        )
+
+    def _exchange_with_retries(self, request: ApiRequest[T], token: str | None) -> T:
+        retrying = Retrying(
+            **tenacity_kwargs(self.config.retry, idempotent=request.idempotent, before_sleep=self._log_retry)
+        )
+        return retrying(self._exchange, request, token)
+
+    def call(self, request: ApiRequest[T]) -> T:
+        """Send any request built by :mod:`airflow_provider_feishu.api` and return its result.
+
+        On a token-invalid answer the cached token is dropped, a new one fetched, and the call
+        repeated once (Feishu refused it before doing anything, so even a send is safe to repeat).
+        """
+        if not request.auth:
+            return self._exchange_with_retries(request, None)
+        token = self.get_tenant_access_token()
+        try:
+            return self._exchange_with_retries(request, token)
+        except FeishuTokenInvalidError:
+            TOKEN_CACHE.evict(self.config.cache_key, token)
+            self.log.info("Feishu refused the cached tenant_access_token; fetching a new one and retrying once.")
+            return self._exchange_with_retries(request, self.get_tenant_access_token())
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    def get_tenant_access_token(self, *, force_refresh: bool = False) -> str:
+        """The app's tenant_access_token, from the process cache unless it is (nearly) expired."""
+        config = self.config
+        key = config.cache_key
+        if not force_refresh and (token := TOKEN_CACHE.get(key)):
+            return token
+        with TOKEN_CACHE.fetch_lock(key):
+            if not force_refresh and (token := TOKEN_CACHE.get(key)):
+                return token  # another thread fetched it while we waited
+            result = self._exchange_with_retries(endpoints.tenant_token_request(config.app_id, config.app_secret), None)
+            _mask(result.token)
+            TOKEN_CACHE.put(key, result.token, result.expire)
+            return result.token
+
+    # --- batch messages ----------------------------------------------------------------------
+
+    def get_batch_message_read_user(self, batch_message_id: str) -> ReadStats:
+        """How many recipients have read a batch message, out of how many it reached so far."""
+        return self.call(endpoints.read_user_request(batch_message_id))
+
+    def get_batch_message_progress(self, batch_message_id: str) -> BatchProgress:
+        """Delivery, reading and recall progress of a batch message."""
+        return self.call(endpoints.get_progress_request(batch_message_id))
+
+    def batch_send_message(
+        self,
+        msg_type: str,
+        *,
+        content: Mapping[str, Any] | None = None,
+        card: Mapping[str, Any] | None = None,
+        department_ids: Iterable[str] | None = None,
+        open_ids: Iterable[str] | None = None,
+        user_ids: Iterable[str] | None = None,
+        union_ids: Iterable[str] | None = None,
+    ) -> BatchSendResult:
+        """Send one message to many users and departments; returns the batch message id and the
+        ids Feishu could not use. Not retried once the request may have reached Feishu."""
+        request = endpoints.batch_send_request(
+            msg_type,
+            content=content,
+            card=card,
+            department_ids=department_ids,
+            open_ids=open_ids,
+            user_ids=user_ids,
+            union_ids=union_ids,
+        )
+        return self.call(request)
+
+    def recall_batch_message(self, batch_message_id: str) -> None:
+        """Recall a batch message from every recipient (Feishu allows this for one day)."""
+        self.call(endpoints.recall_batch_request(batch_message_id))
+
+    # --- single messages ---------------------------------------------------------------------
+
+    def send_message(
+        self,
+        receive_id: str,
+        msg_type: str,
+        content: str | Mapping[str, Any],
+        receive_id_type: str = "open_id",
+        uuid: str | None = None,
+    ) -> SentMessage:
+        """Send one im/v1 message to a user or chat. With ``uuid``, Feishu delivers it at most once
+        per hour for that uuid, so it is retried like a read; without, never re-sent blindly."""
+        return self.call(
+            endpoints.create_message_request(receive_id, msg_type, content, receive_id_type=receive_id_type, uuid=uuid)
+        )
+
+    def urgent_app(self, message_id: str, user_ids: Iterable[str], user_id_type: str = "open_id") -> UrgentResult:
+        """Buzz users in the Feishu app about a message the bot sent."""
+        return self.call(endpoints.urgent_app_request(message_id, user_ids, user_id_type=user_id_type))
+
+    # --- connection test ---------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Fetch a fresh tenant token (never from the cache); sends nothing to anyone."""
+        try:
+            self.get_tenant_access_token(force_refresh=True)
+        except FeishuError as err:
+            return False, str(err)
+        return True, f"Connected to {self.config.base_url} as app {self.config.app_id}."
+
+
+def _mask(secret: str) -> None:
+    """Register a runtime secret with Airflow's log masker (and the supervisor's)."""
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(secret)

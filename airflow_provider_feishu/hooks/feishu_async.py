@@ -1,0 +1,176 @@
+"""AsyncFeishuClient: the async twin of FeishuHook, over one ``httpx.AsyncClient``.
+
+For triggers, which share one event loop in the triggerer and must never block it. The same
+protocol module builds requests and reads answers, the same retry policy decides what to
+repeat, and the same process-wide token cache holds the token.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState
+
+from airflow_provider_feishu.api import endpoints
+from airflow_provider_feishu.api.endpoints import ApiRequest
+from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuTokenInvalidError
+from airflow_provider_feishu.api.results import BatchProgress, ReadStats
+from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
+from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
+from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+
+class RequestPacer(Protocol):
+    """Something that makes a caller wait until one more request fits Feishu's rate limit."""
+
+    async def acquire(self) -> None: ...
+
+
+def describe_transport_error(err: httpx.HTTPError, timeout: float) -> tuple[str, bool]:
+    """A short reason for a failed exchange, and whether Feishu may have processed the request."""
+    if isinstance(err, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return f"could not connect within {timeout:g}s", False
+    if isinstance(err, httpx.ConnectError):
+        return "could not connect (refused or unreachable)", False
+    if isinstance(err, httpx.TimeoutException):
+        return f"no answer within {timeout:g}s (read timeout)", True
+    if isinstance(err, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return "the connection dropped before a full answer arrived", True
+    return type(err).__name__, True
+
+
+async def aget_connection(conn_id: str) -> Any:
+    """The connection, fetched without blocking the loop (common-compat covers Airflow < 3.3.2)."""
+    try:
+        from airflow.providers.common.compat.connection import get_async_connection
+    except ImportError:  # pragma: no cover - common-compat ships with Airflow 3
+        from airflow.sdk import BaseHook
+
+        return await BaseHook.aget_connection(conn_id)
+    return await get_async_connection(conn_id)
+
+
+async def _amask(secret: str) -> None:
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # pragma: no cover
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
+        return
+    await amask_secret(secret)
+
+
+class AsyncFeishuClient:
+    """Async Feishu calls over one keep-alive ``httpx.AsyncClient`` for the client's whole life.
+
+    Use ``async with AsyncFeishuClient.from_conn_id("feishu_default") as client``, or build it
+    from a :class:`FeishuConnectionConfig`. ``pacer`` (optional) is awaited before every request,
+    so many clients of one app can share Feishu's rate limit.
+    """
+
+    def __init__(
+        self,
+        config: FeishuConnectionConfig,
+        *,
+        pacer: RequestPacer | None = None,
+        logger: logging.Logger | logging.LoggerAdapter | None = None,
+    ) -> None:
+        self.config = config
+        self.pacer = pacer
+        self.log = logger or log
+        self._client = httpx.AsyncClient(
+            base_url=config.base_url,
+            timeout=config.timeout,
+            proxy=config.proxy,
+            follow_redirects=False,
+            headers={"User-Agent": "airflow-provider-feishu"},
+        )
+
+    @classmethod
+    async def from_conn_id(
+        cls, conn_id: str, *, timeout: float | None = None, max_retries: int | None = None, **kwargs: Any
+    ) -> AsyncFeishuClient:
+        conn = await aget_connection(conn_id)
+        config = config_from_connection(conn, timeout=timeout, max_retries=max_retries)
+        await _amask(config.app_secret)
+        return cls(config, **kwargs)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncFeishuClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _exchange(self, request: ApiRequest[T], token: str | None) -> T:
+        if self.pacer is not None:
+            await self.pacer.acquire()
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            response = await self._client.request(
+                request.method, request.path, params=request.params, json=request.json, headers=headers
+            )
+        except httpx.HTTPError as err:
+            reason, may_have_arrived = describe_transport_error(err, self.config.timeout)
+            raise FeishuConnectionError(request.name, reason, may_have_arrived=may_have_arrived) from None
+        return request.parse(response.status_code, response.headers, response.content, secrets=self.config.secrets)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        self.log.warning(
+            "%s; retrying in %.1fs (attempt %d of %d)",
+            exc,
+            wait,
+            state.attempt_number + 1,
+            self.config.retry.max_attempts,
+        )
+
+    async def _exchange_with_retries(self, request: ApiRequest[T], token: str | None) -> T:
+        retrying = AsyncRetrying(
+            **tenacity_kwargs(self.config.retry, idempotent=request.idempotent, before_sleep=self._log_retry)
+        )
+        return await retrying(self._exchange, request, token)
+
+    async def call(self, request: ApiRequest[T]) -> T:
+        """Send a request with the cached token; on a token-invalid answer, refetch and retry once."""
+        if not request.auth:
+            return await self._exchange_with_retries(request, None)
+        token = await self.get_tenant_access_token()
+        try:
+            return await self._exchange_with_retries(request, token)
+        except FeishuTokenInvalidError:
+            TOKEN_CACHE.evict(self.config.cache_key, token)
+            self.log.info("Feishu refused the cached tenant_access_token; fetching a new one and retrying once.")
+            return await self._exchange_with_retries(request, await self.get_tenant_access_token())
+
+    async def get_tenant_access_token(self, *, force_refresh: bool = False) -> str:
+        key = self.config.cache_key
+        if not force_refresh and (token := TOKEN_CACHE.get(key)):
+            return token
+        async with TOKEN_CACHE.async_fetch_lock(key):
+            if not force_refresh and (token := TOKEN_CACHE.get(key)):
+                return token
+            result = await self._exchange_with_retries(
+                endpoints.tenant_token_request(self.config.app_id, self.config.app_secret), None
+            )
+            await _amask(result.token)
+            TOKEN_CACHE.put(key, result.token, result.expire)
+            return result.token
+
+    async def get_batch_message_read_user(self, batch_message_id: str) -> ReadStats:
+        return await self.call(endpoints.read_user_request(batch_message_id))
+
+    async def get_batch_message_progress(self, batch_message_id: str) -> BatchProgress:
+        return await self.call(endpoints.get_progress_request(batch_message_id))

@@ -1,0 +1,47 @@
+"""Test-wide setup: an isolated Airflow home on SQLite, before anything imports airflow.
+
+Unit tests need no database. Tests that run DAGs use the ``airflow_db`` fixture, which resets
+the SQLite metadata DB once per session; DAG files live in ``tests/dags`` (Airflow only runs
+DAGs from its dags folder, see shared/reference/airflow3-conventions.md §5).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).parent
+_HOME = Path(tempfile.mkdtemp(prefix="feishu-airflow-home-"))
+
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TESTS_DIR / "dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "")
+# Loopback only: never let a proxy setting from the environment route test traffic elsewhere.
+for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+    os.environ.pop(_var, None)
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A fresh SQLite metadata DB for tests that run DAGs (about 2-3 s, once per session)."""
+    from airflow.utils import db
+
+    db.resetdb()
+    return _HOME
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_cache():
+    """Every test starts with an empty process-wide token cache."""
+    from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
+
+    TOKEN_CACHE.clear()
+    yield
+    TOKEN_CACHE.clear()
