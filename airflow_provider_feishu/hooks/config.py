@@ -99,7 +99,9 @@ def resolve_base_url(conn_id: str, host: str | None, port: int | None, domain: A
         return DOMAINS[name]
     text = str(host).strip()
     if "://" not in text:
-        text = "https://" + text
+        # URI-form connections drop the scheme: https, except on loopback (the local emulator).
+        bare = text.split("/")[0].rsplit(":", 1)[0].strip("[]")
+        text = ("http://" if _is_loopback(bare) else "https://") + text
     try:
         parts = urlsplit(text)
         hostname = parts.hostname
@@ -117,8 +119,14 @@ def resolve_base_url(conn_id: str, host: str | None, port: int | None, domain: A
     if parts.scheme == "http" and not _is_loopback(hostname):
         raise _fail(conn_id, "host", "must use https (plain http is only allowed for 127.0.0.1 / localhost).")
     netloc = parts.netloc
-    if url_port is None and port:
-        netloc = f"{netloc}:{int(port)}"
+    if url_port is None and port not in (None, ""):
+        try:
+            port_number = int(port)
+        except (TypeError, ValueError):
+            port_number = -1
+        if not 0 < port_number <= 65535:
+            raise _fail(conn_id, "port", f"must be between 1 and 65535, got {port!r:.40}.")
+        netloc = f"{netloc}:{port_number}"
     path = parts.path.rstrip("/")
     return f"{parts.scheme}://{netloc}{path}"
 

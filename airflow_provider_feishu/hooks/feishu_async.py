@@ -130,7 +130,7 @@ class AsyncFeishuClient:
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         self.log.warning(
-            "%s; retrying in %.1fs (attempt %d of %d)",
+            "%s Retrying in %.1fs (attempt %d of %d).",
             exc,
             wait,
             state.attempt_number + 1,

@@ -1,0 +1,104 @@
+"""The provider's metadata: valid for Airflow's runtime schema, found through the entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from airflow_provider_feishu.get_provider_info import get_provider_info
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_provider_info_matches_airflows_runtime_schema():
+    import airflow
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_entry_point_points_at_get_provider_info():
+    (point,) = [e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_provider_feishu")]
+    assert point.load() is get_provider_info
+
+
+def test_every_class_path_in_provider_info_imports():
+    """Airflow checks class paths only for apache-airflow-* distributions; we check ours here."""
+    import importlib
+
+    info = get_provider_info()
+    paths = [c["hook-class-name"] for c in info["connection-types"]]
+    paths += info.get("notifications", [])
+    for path in paths:
+        module, _, name = path.rpartition(".")
+        assert hasattr(importlib.import_module(module), name), path
+    for group in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info.get(group, []):
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+
+
+def test_connection_form_declares_fields_and_behaviour():
+    (feishu,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "feishu"]
+    behaviour = feishu["ui-field-behaviour"]
+    assert behaviour["relabeling"]["login"] == "App ID"
+    assert behaviour["relabeling"]["password"] == "App Secret"
+    assert set(behaviour["hidden-fields"]) <= {"host", "port", "login", "password", "schema", "extra", "description"}
+    assert feishu["conn-fields"]["domain"]["schema"]["enum"][:2] == ["feishu", "lark"]
+
+
+def test_providers_manager_sees_the_connection_type():
+    from airflow.providers_manager import ProvidersManager
+
+    try:  # Airflow 3.2+ moved hook lookup to the task SDK
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime as HookManager
+    except ImportError:  # pragma: no cover - Airflow 3.1
+        HookManager = ProvidersManager
+
+    assert "airflow-provider-feishu" in ProvidersManager().providers
+    hook_info = HookManager().hooks["feishu"]
+    assert hook_info is not None
+    assert hook_info.hook_class_name == "airflow_provider_feishu.hooks.feishu.FeishuHook"
+    assert hook_info.connection_id_attribute_name == "feishu_conn_id"
+
+
+def test_airflow_providers_list_shows_the_provider():
+    airflow_cli = Path(sys.executable).parent / "airflow"
+    out = subprocess.run(
+        [str(airflow_cli), "providers", "list", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+        check=True,
+    ).stdout
+    listing = next(line for line in out.splitlines() if line.startswith("[{"))
+    packages = {p["package_name"]: p for p in json.loads(listing)}
+    assert packages["airflow-provider-feishu"]["version"] == get_provider_info()["versions"][0]
+
+
+@pytest.mark.timeout(240)
+def test_wheel_ships_the_package_only(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        timeout=200,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("airflow_provider_feishu-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top_level = {n.split("/")[0] for n in names}
+    assert top_level <= {"airflow_provider_feishu", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
+    assert "airflow_provider_feishu/py.typed" in names
+    assert "airflow_provider_feishu/testing/default_tenant.json" in names
+    entry = [n for n in names if n.endswith("entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(entry[0]).decode()
+    assert "airflow_provider_feishu.get_provider_info:get_provider_info" in text
