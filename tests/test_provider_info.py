@@ -26,7 +26,9 @@ def test_provider_info_matches_airflows_runtime_schema():
 
 
 def test_entry_point_points_at_get_provider_info():
-    (point,) = [e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_provider_feishu")]
+    (point,) = [
+        e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_provider_feishu")
+    ]
     assert point.load() is get_provider_info
 
 

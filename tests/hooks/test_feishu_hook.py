@@ -20,7 +20,6 @@ from airflow_provider_feishu.api.errors import (
 )
 from airflow_provider_feishu.api.results import ReadStats
 from airflow_provider_feishu.hooks.feishu import FeishuHook
-from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
 from airflow_provider_feishu.testing import FeishuEmulator
 
 FAST_RETRIES = {"retry_base_delay": 0.01, "retry_max_delay": 0.05}
@@ -46,7 +45,11 @@ def some_open_ids(emu, n: int) -> list[str]:
 
 
 def send_batch(emu, n: int = 5) -> str:
-    return FeishuHook().batch_send_message("text", content={"text": "hello"}, open_ids=some_open_ids(emu, n)).batch_message_id
+    return (
+        FeishuHook()
+        .batch_send_message("text", content={"text": "hello"}, open_ids=some_open_ids(emu, n))
+        .batch_message_id
+    )
 
 
 # --- tokens ----------------------------------------------------------------------------------
@@ -368,4 +371,3 @@ def test_one_keep_alive_session_per_hook(conn):
     assert hook.get_conn() is session
     hook.close()
     assert hook.get_conn() is not session
-
