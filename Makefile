@@ -7,7 +7,7 @@ AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed-airflow-$(AIRFLOW_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: install test lint types pytest clean
+.PHONY: install test lint types pytest docs clean
 
 install: $(STAMP)
 
@@ -32,3 +32,7 @@ test: lint types pytest
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache
+
+## make docs: the documentation site, warnings as errors (build/site).
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
