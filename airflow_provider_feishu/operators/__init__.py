@@ -1,0 +1,1 @@
+"""Operators that send Feishu messages and act on their reading."""

@@ -1,0 +1,324 @@
+"""Operators that send Feishu messages and return their ids to XCom for the tasks that follow.
+
+* :class:`FeishuBatchSendOperator`: one message to many users or departments (message/v4/batch_send);
+  returns the batch message id that :class:`~airflow_provider_feishu.sensors.batch_read.FeishuReadThresholdSensor`
+  waits on.
+* :class:`FeishuSendMessageOperator`: one im/v1 message to a user or a chat, with an idempotency
+  ``uuid`` derived from the task instance so a retried task never sends twice.
+
+Only ``airflow.sdk`` and light modules are imported at module level (DAG files import this).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_feishu import messages
+from airflow_provider_feishu.messages import Message
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_feishu.hooks.feishu import FeishuHook
+
+BATCH_SEND_RESULT_KEY = "batch_send_result"
+MAX_UUID_CHARS = 50
+
+
+def id_list(name: str, value: Any) -> list[str] | None:
+    """Recipient ids from an argument that may be a list or a rendered template string.
+
+    ``"['ou_1', 'ou_2']"`` / ``'["ou_1"]'`` (a rendered list) and ``"ou_1, ou_2"`` are accepted.
+    """
+    if value is None or value == "" or value == "None":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise AirflowFailException(f"{name} is not a list of ids: {text!r:.80}") from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
+        raise AirflowFailException(f"{name} must be a list of ids, got {type(value).__name__}.")
+    ids = [str(v).strip() for v in value]
+    return ids or None
+
+
+def _mapping(name: str, value: Any) -> Mapping[str, Any]:
+    """A dict argument that a template may have rendered to a JSON string."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise AirflowFailException(f"{name} must be a dict or a JSON object string.") from None
+    if not isinstance(value, Mapping):
+        raise AirflowFailException(f"{name} must be a dict, got {type(value).__name__}.")
+    return value
+
+
+def build_message(
+    *,
+    text: str | None = None,
+    post: Mapping[str, Any] | str | None = None,
+    card: Mapping[str, Any] | str | None = None,
+    image_key: str | None = None,
+    share_chat_id: str | None = None,
+    message: Message | None = None,
+    mentions: Sequence[str] = (),
+) -> Message:
+    """Exactly one kind of body -> a :class:`~airflow_provider_feishu.messages.Message`.
+
+    ``post`` is the language map (``{"zh_cn": {"title": ..., "content": [[...]]}}``); a map already
+    wrapped in ``{"post": ...}`` is unwrapped.
+    """
+    given = [
+        k
+        for k, v in (
+            ("text", text),
+            ("post", post),
+            ("card", card),
+            ("image_key", image_key),
+            ("share_chat_id", share_chat_id),
+            ("message", message),
+        )
+        if v not in (None, "")
+    ]
+    if len(given) != 1:
+        raise AirflowFailException(
+            "Give exactly one of text, post, card, image_key, share_chat_id or message; "
+            f"got {', '.join(given) or 'none'}."
+        )
+    try:
+        if message is not None:
+            return message
+        if text not in (None, ""):
+            assert text is not None
+            return messages.text_message(
+                str(text), mentions=[m for m in mentions if m != "all"], mention_everyone="all" in mentions
+            )
+        if post not in (None, ""):
+            body = dict(_mapping("post", post))
+            if set(body) == {"post"} and isinstance(body["post"], Mapping):
+                body = dict(body["post"])
+            return Message("post", body)
+        if card not in (None, ""):
+            return messages.raw_card_message(card)
+        if image_key:
+            return messages.image_message(image_key)
+        assert share_chat_id is not None
+        return messages.share_chat_message(share_chat_id)
+    except ValueError as err:
+        raise AirflowFailException(str(err)) from None
+
+
+def task_instance_uuid(context: Context) -> str:
+    """A stable idempotency key for this task instance: the same on every retry, <= 50 chars."""
+    ti = context["ti"]
+    key = f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{getattr(ti, 'map_index', -1)}"
+    return "af-" + hashlib.sha256(key.encode()).hexdigest()[: MAX_UUID_CHARS - 3]
+
+
+class _FeishuSendBase(BaseOperator):
+    """Shared plumbing: the connection id and a lazily built hook."""
+
+    def __init__(self, *, feishu_conn_id: str = "feishu_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.feishu_conn_id = feishu_conn_id
+
+    @cached_property
+    def hook(self) -> FeishuHook:
+        from airflow_provider_feishu.hooks.feishu import FeishuHook
+
+        return FeishuHook(feishu_conn_id=self.feishu_conn_id)
+
+    def _fail_on_permanent(self, err: Exception) -> None:
+        from airflow_provider_feishu.threshold import is_permanent_error
+
+        if is_permanent_error(err):
+            raise AirflowFailException(str(err)) from None
+
+
+class FeishuBatchSendOperator(_FeishuSendBase):
+    """Sends one message to many users or departments and returns the batch message id.
+
+    The return value (XCom ``return_value``) is the ``bm-...`` id string; the full result, with the
+    ids Feishu could not use, is pushed under XCom key ``batch_send_result``. Batch sending is
+    asynchronous: wait for reads with ``FeishuReadThresholdSensor``.
+
+    :param text: a text message (templated).
+    :param post: a rich-text post, as its language map (templated).
+    :param card: an interactive card (dict or JSON string, templated).
+    :param image_key: an image uploaded earlier; ``share_chat_id``: a group card.
+    :param message: a prebuilt :class:`~airflow_provider_feishu.messages.Message`.
+    :param department_ids: / ``open_ids`` / ``user_ids`` / ``union_ids``: recipients, up to 200
+        per list (templated; a rendered list string or comma-separated ids also work).
+    :param feishu_conn_id: the ``feishu`` connection.
+    """
+
+    template_fields: Sequence[str] = (
+        "text",
+        "post",
+        "card",
+        "image_key",
+        "share_chat_id",
+        "department_ids",
+        "open_ids",
+        "user_ids",
+        "union_ids",
+    )
+    template_fields_renderers = {"post": "json", "card": "json"}
+    ui_color = "#d6ecff"
+
+    def __init__(
+        self,
+        *,
+        text: str | None = None,
+        post: Mapping[str, Any] | str | None = None,
+        card: Mapping[str, Any] | str | None = None,
+        image_key: str | None = None,
+        share_chat_id: str | None = None,
+        message: Message | None = None,
+        department_ids: list[str] | str | None = None,
+        open_ids: list[str] | str | None = None,
+        user_ids: list[str] | str | None = None,
+        union_ids: list[str] | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.text = text
+        self.post = post
+        self.card = card
+        self.image_key = image_key
+        self.share_chat_id = share_chat_id
+        self.message = message
+        self.department_ids = department_ids
+        self.open_ids = open_ids
+        self.user_ids = user_ids
+        self.union_ids = union_ids
+
+    def execute(self, context: Context) -> str:
+        from airflow_provider_feishu.api.errors import FeishuError
+
+        message = build_message(
+            text=self.text,
+            post=self.post,
+            card=self.card,
+            image_key=self.image_key,
+            share_chat_id=self.share_chat_id,
+            message=self.message,
+        )
+        recipients: dict[str, Any] = {
+            "department_ids": id_list("department_ids", self.department_ids),
+            "open_ids": id_list("open_ids", self.open_ids),
+            "user_ids": id_list("user_ids", self.user_ids),
+            "union_ids": id_list("union_ids", self.union_ids),
+        }
+        counts = ", ".join(f"{len(v)} {k}" for k, v in recipients.items() if v) or "no recipients"
+        self.log.info("Sending a %s batch message to %s", message.msg_type, counts)
+        try:
+            payload = message.batch_payload()
+            result = self.hook.batch_send_message(
+                payload["msg_type"], content=payload.get("content"), card=payload.get("card"), **recipients
+            )
+        except FeishuError as err:
+            self._fail_on_permanent(err)
+            raise
+        if result.invalid_count:
+            self.log.warning(
+                "Feishu could not use %d of the ids (%d departments, %d open_ids, %d user_ids, %d union_ids); "
+                "see XCom %r for which",
+                result.invalid_count,
+                len(result.invalid_department_ids),
+                len(result.invalid_open_ids),
+                len(result.invalid_user_ids),
+                len(result.invalid_union_ids),
+                BATCH_SEND_RESULT_KEY,
+            )
+        self.log.info("Batch message %s accepted", result.batch_message_id)
+        context["ti"].xcom_push(key=BATCH_SEND_RESULT_KEY, value=result.to_dict())
+        return result.batch_message_id
+
+
+class FeishuSendMessageOperator(_FeishuSendBase):
+    """Sends one im/v1 message to a user or a chat and returns its ``message_id``.
+
+    The idempotency ``uuid`` defaults to a hash of dag_id / task_id / run_id / map_index, so a
+    retry of the same task instance within an hour is delivered at most once.
+
+    :param receive_id: the user (open_id, user_id, union_id, email) or chat (chat_id) id (templated).
+    :param receive_id_type: which kind of id ``receive_id`` is (templated).
+    :param text: / ``post`` / ``card`` / ``image_key`` / ``share_chat_id`` / ``message``: the body,
+        exactly one (text, post and card are templated).
+    :param mentions: open_ids to @mention at the start of a text message (``"all"`` for everyone).
+    :param uuid: an explicit idempotency key (<= 50 chars); ``None`` derives one from the task instance.
+    :param feishu_conn_id: the ``feishu`` connection.
+    """
+
+    template_fields: Sequence[str] = ("receive_id", "receive_id_type", "text", "post", "card", "mentions", "uuid")
+    template_fields_renderers = {"post": "json", "card": "json"}
+    ui_color = "#d6ecff"
+
+    def __init__(
+        self,
+        *,
+        receive_id: str,
+        receive_id_type: str = "open_id",
+        text: str | None = None,
+        post: Mapping[str, Any] | str | None = None,
+        card: Mapping[str, Any] | str | None = None,
+        image_key: str | None = None,
+        share_chat_id: str | None = None,
+        message: Message | None = None,
+        mentions: Sequence[str] = (),
+        uuid: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.receive_id = receive_id
+        self.receive_id_type = receive_id_type
+        self.text = text
+        self.post = post
+        self.card = card
+        self.image_key = image_key
+        self.share_chat_id = share_chat_id
+        self.message = message
+        self.mentions = mentions
+        self.uuid = uuid
+
+    def execute(self, context: Context) -> str:
+        from airflow_provider_feishu.api.errors import FeishuError
+
+        message = build_message(
+            text=self.text,
+            post=self.post,
+            card=self.card,
+            image_key=self.image_key,
+            share_chat_id=self.share_chat_id,
+            message=self.message,
+            mentions=id_list("mentions", self.mentions) or (),
+        )
+        uuid = self.uuid or task_instance_uuid(context)
+        self.log.info("Sending a %s message to %s %s", message.msg_type, self.receive_id_type, self.receive_id)
+        try:
+            sent = self.hook.send_message(
+                self.receive_id, message.msg_type, message.im_content(), receive_id_type=self.receive_id_type, uuid=uuid
+            )
+        except FeishuError as err:
+            self._fail_on_permanent(err)
+            raise
+        self.log.info("Message %s sent", sent.message_id)
+        return sent.message_id

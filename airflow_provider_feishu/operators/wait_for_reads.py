@@ -1,0 +1,233 @@
+"""FeishuWaitForReadsOperator: wait for reads until a deadline, then report (and optionally branch).
+
+Unlike the sensor, reaching the deadline is an outcome, not a failure: the task succeeds with
+``reached: false`` and, when ``on_reached`` / ``on_deadline`` are given, follows that branch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_feishu.sensors.batch_read import (
+    MIN_TRIGGER_POLL_INTERVAL,
+    ReadChecker,
+    rule_from_args,
+    stats_from_event,
+    stats_payload,
+    utc_now_iso,
+    validate_at_parse_time,
+)
+from airflow_provider_feishu.threshold import ReadVerdict, is_permanent_error, permanent_error_message
+
+try:  # Airflow 3.1+: the SDK has it; older: the standard provider.
+    from airflow.sdk import BranchMixIn
+except ImportError:  # pragma: no cover
+    from airflow.providers.standard.operators.branch import BranchMixIn  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_feishu.hooks.feishu import FeishuHook
+
+#: The scheduler's trigger timeout is set this much after the trigger's own deadline, so the
+#: trigger (which reports the last counts) normally ends the wait, not the scheduler.
+DEFERRAL_TIMEOUT_GRACE = timedelta(minutes=5)
+
+
+def _as_seconds(name: str, value: float | timedelta) -> float:
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not seconds > 0:
+        raise ValueError(f"{name} must be > 0 seconds, got {value!r}.")
+    return seconds
+
+
+def _task_ids(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
+    """Waits until a batch message reaches a read threshold or a deadline passes; never fails on the deadline.
+
+    Returns (XCom) ``{"batch_message_id", "reached", "status": "reached" | "deadline", "read_count",
+    "total_count", "delivered_count", "ratio", "reached_at", "message"}``. With ``on_reached`` and/or
+    ``on_deadline`` it is also a branch operator: it follows the task ids for the outcome and skips
+    every other task directly downstream (Airflow's branching rules; an outcome without task ids
+    skips them all).
+
+    Permanent errors (unknown id, another app's message, missing scope, bad credentials) still fail
+    the task: no deadline can fix them.
+
+    :param batch_message_id: the batch message id (templated).
+    :param threshold: fraction of recipients, ``0 < threshold <= 1`` (templated).
+    :param min_read_count: also require this many reads (templated).
+    :param deadline: how long to wait, in seconds or a timedelta (``timeout`` is an alias).
+    :param poke_interval: seconds between checks; ``exponential_backoff`` doubles it each time, up to
+        ``max_poke_interval``.
+    :param on_reached: task id(s) to follow when the threshold is reached.
+    :param on_deadline: task id(s) to follow when the deadline passes first.
+    :param deferrable: wait in the triggerer (default True); otherwise poll in the worker.
+    :param feishu_conn_id: the ``feishu`` connection.
+    """
+
+    template_fields: Sequence[str] = ("batch_message_id", "threshold", "min_read_count")
+    ui_color = "#e0f0ff"
+
+    def __init__(
+        self,
+        *,
+        batch_message_id: str,
+        threshold: float | str,
+        min_read_count: int | str | None = None,
+        deadline: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,
+        poke_interval: float | timedelta = 60.0,
+        exponential_backoff: bool = False,
+        max_poke_interval: float | timedelta | None = None,
+        on_reached: str | Iterable[str] | None = None,
+        on_deadline: str | Iterable[str] | None = None,
+        deferrable: bool = True,
+        feishu_conn_id: str = "feishu_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if deadline is not None and timeout is not None:
+            raise ValueError("Give deadline or timeout (an alias), not both.")
+        validate_at_parse_time(threshold, min_read_count)
+        self.batch_message_id = batch_message_id
+        self.threshold = threshold
+        self.min_read_count = min_read_count
+        self.deadline = _as_seconds("deadline", deadline if deadline is not None else (timeout or 3600.0))
+        self.poke_interval = _as_seconds("poke_interval", poke_interval)
+        self.exponential_backoff = exponential_backoff
+        self.max_poke_interval = _as_seconds("max_poke_interval", max_poke_interval) if max_poke_interval else None
+        self.on_reached = _task_ids(on_reached)
+        self.on_deadline = _task_ids(on_deadline)
+        self.deferrable = deferrable
+        self.feishu_conn_id = feishu_conn_id
+
+    @property
+    def branches(self) -> bool:
+        return bool(self.on_reached or self.on_deadline)
+
+    @cached_property
+    def hook(self) -> FeishuHook:
+        from airflow_provider_feishu.hooks.feishu import FeishuHook
+
+        return FeishuHook(feishu_conn_id=self.feishu_conn_id)
+
+    @cached_property
+    def checker(self) -> ReadChecker:
+        bid = self.batch_message_id
+        if not isinstance(bid, str) or not bid.strip() or bid.strip() == "None":
+            raise AirflowFailException(f"batch_message_id rendered to {bid!r}; pass the id returned by the send task.")
+        return ReadChecker(self.hook, bid.strip(), rule_from_args(self.threshold, self.min_read_count))
+
+    def _check(self) -> ReadVerdict | None:
+        """One snapshot; None after a transient error (logged); permanent errors fail the task."""
+        from airflow_provider_feishu.api.errors import FeishuError
+
+        try:
+            verdict = self.checker.check()
+        except FeishuError as err:
+            if is_permanent_error(err):
+                raise AirflowFailException(permanent_error_message(self.checker.batch_message_id, err)) from None
+            self.log.warning("Feishu read check failed; will check again: %s", err)
+            return None
+        self.log.info("%s", verdict.describe())
+        return verdict
+
+    def _interval(self, polls: int) -> float:
+        interval = self.poke_interval * (2 ** min(polls - 1, 30) if self.exponential_backoff else 1)
+        return min(interval, self.max_poke_interval or max(600.0, self.poke_interval))
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        started = time.time()
+        deadline_at = started + self.deadline
+        verdict = self._check()
+        bid = self.checker.batch_message_id
+        if verdict is not None and verdict.reached:
+            return self._finish(context, {**stats_payload(bid, verdict, reached_at=utc_now_iso()), "status": "reached"})
+        if self.deferrable:
+            from airflow_provider_feishu.triggers.batch_read import FeishuReadThresholdTrigger
+
+            self.defer(
+                trigger=FeishuReadThresholdTrigger(
+                    batch_message_id=bid,
+                    threshold=self.checker.rule.threshold,
+                    min_read_count=self.checker.rule.min_read_count,
+                    deadline=deadline_at,
+                    poll_interval=max(self.poke_interval, MIN_TRIGGER_POLL_INTERVAL),
+                    exponential_backoff=self.exponential_backoff,
+                    max_poll_interval=self.max_poke_interval,
+                    feishu_conn_id=self.feishu_conn_id,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.deadline) + DEFERRAL_TIMEOUT_GRACE,
+            )
+        polls = 1
+        while (remaining := deadline_at - time.time()) > 0:
+            time.sleep(min(self._interval(polls), remaining))
+            polls += 1
+            verdict = self._check() or verdict
+            if verdict is not None and verdict.reached:
+                return self._finish(
+                    context, {**stats_payload(bid, verdict, reached_at=utc_now_iso()), "status": "reached"}
+                )
+        last = verdict.describe() if verdict else "no successful read check"
+        result = stats_payload(bid, verdict, reached_at=None) if verdict else self._empty_stats(bid)
+        result.update(reached=False, status="deadline", message=f"Deadline passed; {last}")
+        return self._finish(context, result)
+
+    @staticmethod
+    def _empty_stats(bid: str) -> dict[str, Any]:
+        return {
+            "batch_message_id": bid,
+            "reached": False,
+            "read_count": None,
+            "total_count": None,
+            "delivered_count": None,
+            "ratio": None,
+            "reached_at": None,
+        }
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: reached or deadline -> report (and branch); error -> fail."""
+        status = (event or {}).get("status")
+        if status == "error":
+            raise AirflowFailException((event or {}).get("message") or "Feishu read check failed.")
+        if status not in ("reached", "deadline"):
+            raise AirflowException(f"Unexpected trigger event: {event!r:.300}")
+        assert event is not None
+        return self._finish(context, {**stats_from_event(event), "status": status})
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """A scheduler-side trigger timeout is a deadline too, not a failure."""
+        from airflow.sdk.exceptions import TaskDeferralTimeout
+
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            bid = str(self.batch_message_id)
+            result = {**self._empty_stats(bid), "status": "deadline", "message": "Trigger timeout passed first."}
+            return self._finish(context, result)
+
+    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        reached = result["status"] == "reached"
+        result["reached"] = reached
+        self.log.info("%s: %s", "Reached" if reached else "Deadline", result.get("message"))
+        if self.branches:
+            follow = self.on_reached if reached else self.on_deadline
+            if self.do_xcom_push:
+                # Skipping downstream ends the task by exception, before the return value is pushed.
+                context["ti"].xcom_push(key="return_value", value=result)
+            self.do_branch(context, follow)
+        return result

@@ -1,0 +1,187 @@
+"""FeishuReadThresholdTrigger: waits in the triggerer until enough recipients read a batch message.
+
+One async client (httpx) for the whole wait, paced by the per-app shared rate limiter so a
+thousand deferred waits of one app stay under Feishu's 50/s and 1000/min. The trigger carries its
+own absolute deadline, so it ends even where the deferral timeout is not applied (``dag.test()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_feishu.threshold import (
+    ReadThreshold,
+    ReadVerdict,
+    is_permanent_error,
+    permanent_error_message,
+)
+
+#: A request still running when the deadline passes gets at most this long to finish.
+FIRST_CHECK_MIN_BUDGET = 10.0
+#: Consecutive transient failures double the wait, up to 2**this times the poll interval.
+MAX_ERROR_DOUBLINGS = 6
+
+
+def utc_iso(epoch: float | None = None) -> str:
+    """An aware UTC ISO-8601 timestamp (now, or of ``epoch``)."""
+    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return moment.isoformat()
+
+
+def event_payload(
+    status: str,
+    batch_message_id: str,
+    verdict: ReadVerdict | None,
+    message: str,
+    *,
+    reached_at: str | None = None,
+) -> dict[str, Any]:
+    """The one event shape: status, the last known counts, and a readable message."""
+    payload: dict[str, Any] = {
+        "status": status,
+        "batch_message_id": batch_message_id,
+        "read_count": verdict.read_count if verdict else None,
+        "total_count": verdict.total_count if verdict else None,
+        "delivered_count": verdict.delivered_count if verdict else None,
+        "ratio": verdict.ratio if verdict else None,
+        "message": message,
+    }
+    if reached_at is not None:
+        payload["reached_at"] = reached_at
+    return payload
+
+
+class FeishuReadThresholdTrigger(BaseTrigger):
+    """Polls read_user (and get_progress until the batch is scheduled) until the threshold is met.
+
+    Yields exactly one event ``{"status": "reached" | "deadline" | "error", "read_count",
+    "total_count", "delivered_count", "ratio", "reached_at"?, "message", "batch_message_id"}``.
+    Permanent errors (unknown id, another app's message, missing scope, bad credentials) end the
+    wait at once with ``status="error"``; transient errors are retried by the client and then
+    backed off here until the deadline.
+
+    :param batch_message_id: the ``bm-...`` id returned by batch_send.
+    :param threshold: fraction of recipients that must have read it, ``0 < threshold <= 1``.
+    :param deadline: absolute end of the wait, as UNIX seconds (UTC).
+    :param min_read_count: also require at least this many reads.
+    :param poll_interval: seconds between polls.
+    :param exponential_backoff: double the interval after each unsuccessful poll.
+    :param max_poll_interval: cap on the interval (default ``max(poll_interval, 600)``).
+    :param feishu_conn_id: the ``feishu`` connection (only its id is serialized, never a secret).
+    """
+
+    def __init__(
+        self,
+        *,
+        batch_message_id: str,
+        threshold: float,
+        deadline: float,
+        min_read_count: int | None = None,
+        poll_interval: float = 60.0,
+        exponential_backoff: bool = False,
+        max_poll_interval: float | None = None,
+        feishu_conn_id: str = "feishu_default",
+    ) -> None:
+        super().__init__()
+        self.rule = ReadThreshold.parse(threshold, min_read_count)
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}.")
+        self.batch_message_id = batch_message_id
+        self.deadline = float(deadline)
+        self.poll_interval = float(poll_interval)
+        self.exponential_backoff = bool(exponential_backoff)
+        self.max_poll_interval = float(max_poll_interval) if max_poll_interval else max(self.poll_interval, 600.0)
+        self.feishu_conn_id = feishu_conn_id
+        self._valid_user_ids_count = 0
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "batch_message_id": self.batch_message_id,
+                "threshold": self.rule.threshold,
+                "min_read_count": self.rule.min_read_count,
+                "deadline": self.deadline,
+                "poll_interval": self.poll_interval,
+                "exponential_backoff": self.exponential_backoff,
+                "max_poll_interval": self.max_poll_interval,
+                "feishu_conn_id": self.feishu_conn_id,
+            },
+        )
+
+    def next_interval(self, polls: int, error_streak: int) -> float:
+        """Seconds to sleep after poll number ``polls`` (1-based) with ``error_streak`` failures in a row.
+
+        Exponential backoff doubles per poll; transient errors double per failure (capped); a jitter
+        of up to +10% keeps many triggers of one app from polling in lockstep.
+        """
+        interval = self.poll_interval
+        if self.exponential_backoff:
+            interval *= 2 ** min(polls - 1, 30)
+        if error_streak:
+            interval *= 2 ** min(error_streak, MAX_ERROR_DOUBLINGS)
+        interval = min(interval, max(self.max_poll_interval, self.poll_interval))
+        return interval * (1 + 0.1 * random.random())
+
+    async def _check(self, client: Any) -> ReadVerdict:
+        """One snapshot: get_progress until the batch is scheduled, then read_user, then the rule."""
+        if self._valid_user_ids_count == 0:
+            progress = await client.get_batch_message_progress(self.batch_message_id)
+            self._valid_user_ids_count = progress.valid_user_ids_count
+        stats = await client.get_batch_message_read_user(self.batch_message_id)
+        return self.rule.judge(stats.read_count, stats.total_count, self._valid_user_ids_count)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        yield TriggerEvent(await self.wait())
+
+    async def wait(self) -> dict[str, Any]:
+        """Poll until reached, deadline or a permanent error; return the event payload."""
+        from airflow_provider_feishu.api.errors import FeishuError
+        from airflow_provider_feishu.hooks.feishu_async import AsyncFeishuClient
+        from airflow_provider_feishu.hooks.rate_limit import shared_pacer
+
+        bid = self.batch_message_id
+        try:
+            client = await AsyncFeishuClient.from_conn_id(self.feishu_conn_id, logger=self.log)
+        except FeishuError as err:
+            return event_payload("error", bid, None, permanent_error_message(bid, err))
+        client.pacer = shared_pacer(client.config.base_url, client.config.app_id)
+        verdict: ReadVerdict | None = None
+        polls = 0
+        error_streak = 0
+        try:
+            while True:
+                polls += 1
+                remaining = self.deadline - time.time()
+                budget = remaining if polls > 1 else max(remaining, FIRST_CHECK_MIN_BUDGET)
+                try:
+                    async with asyncio.timeout(max(budget, 0.0)):
+                        verdict = await self._check(client)
+                    error_streak = 0
+                except TimeoutError:
+                    break  # the deadline passed while a request (or its retries) was in flight
+                except FeishuError as err:
+                    if is_permanent_error(err):
+                        return event_payload("error", bid, verdict, permanent_error_message(bid, err))
+                    error_streak += 1
+                    self.log.warning("Feishu read check of %s failed, will retry: %s", bid, err)
+                else:
+                    self.log.info("%s: %s", bid, verdict.describe())
+                    if verdict.reached:
+                        return event_payload("reached", bid, verdict, verdict.describe(), reached_at=utc_iso())
+                remaining = self.deadline - time.time()
+                if remaining <= 0:
+                    break
+                await asyncio.sleep(min(self.next_interval(polls, error_streak), remaining))
+        finally:
+            await client.aclose()
+        last = verdict.describe() if verdict else "no successful read check"
+        message = f"Deadline {utc_iso(self.deadline)} passed before batch message {bid} reached the threshold; {last}"
+        return event_payload("deadline", bid, verdict, message)
