@@ -1,7 +1,7 @@
 """pytest fixtures for the Feishu emulator.
 
-Enable with ``pytest_plugins = ["airflow_provider_feishu.testing.pytest_plugin"]`` in a root
-conftest.py (or ``-p airflow_provider_feishu.testing.pytest_plugin``), or import the fixtures.
+Installed as a pytest plugin (entry point ``pytest11``): with the provider installed, tests can
+ask for these fixtures by name. The plugin only defines fixtures; nothing starts unless asked for.
 
 * ``feishu_emulator``: a started :class:`FeishuEmulator` (default tenant, manual clock), stopped after
   the test.
