@@ -64,15 +64,24 @@ def require_id(name: str, value: Any) -> str:
 def _id_list(name: str, values: Iterable[str] | None) -> list[str] | None:
     if values is None:
         return None
-    if isinstance(values, str):
-        raise FeishuConfigError(f"{name} must be a list of ids, not a single string {values!r:.60}.")
-    ids = [require_id(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    ids = _ids(name, values)
     if len(ids) > MAX_IDS_PER_LIST:
         raise FeishuConfigError(
             f"{name} has {len(ids)} ids; Feishu takes at most {MAX_IDS_PER_LIST} per list in one batch_send. "
             "Split the recipients over several sends, or send to their departments."
         )
     return ids or None
+
+
+def _ids(name: str, values: Any) -> list[str]:
+    """``values`` as a list of clean ids; a single string or a non-iterable is a FeishuConfigError."""
+    if isinstance(values, (str, bytes)):
+        raise FeishuConfigError(f"{name} must be a list of ids, not a single string {values!r:.60}.")
+    try:
+        items = list(values)
+    except TypeError:
+        raise FeishuConfigError(f"{name} must be a list of ids, got {type(values).__name__}.") from None
+    return [require_id(f"{name}[{i}]", v) for i, v in enumerate(items)]
 
 
 def _choice(name: str, value: str, allowed: Collection[str]) -> str:
@@ -238,9 +247,7 @@ def urgent_app_request(
     """PATCH im/v1/messages/:message_id/urgent_app — buzz users in-app about a message."""
     _choice("user_id_type", user_id_type, USER_ID_TYPES)
     mid = _path_id(require_id("message_id", message_id))
-    if isinstance(user_ids, str):
-        raise FeishuConfigError("user_ids must be a list of ids, not a single string.")
-    ids = [require_id(f"user_ids[{i}]", v) for i, v in enumerate(user_ids)]
+    ids = _ids("user_ids", user_ids)
     if not ids:
         raise FeishuConfigError("urgent_app needs at least one user id.")
     return ApiRequest(

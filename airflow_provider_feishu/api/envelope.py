@@ -82,6 +82,7 @@ _CODES[11247] = (FeishuRateLimitError, "batch_send's daily cap (500,000 messages
 _SNIPPET_CHARS = 120
 _TAGS = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
+_INT_TEXT = re.compile(r"-?[0-9]+")
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -130,8 +131,13 @@ def _as_code(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses; int() also
+        # refuses more than sys.get_int_max_str_digits() digits.
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
     return None
 
 
@@ -209,7 +215,7 @@ def parse_envelope(
         )
     try:
         envelope = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
         envelope = None
     if not isinstance(envelope, Mapping):
         if status == 429:

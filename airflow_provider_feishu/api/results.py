@@ -6,6 +6,7 @@ KeyError or ValueError: a malformed answer is Feishu's (or a proxy's) fault, not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,6 +102,9 @@ class UrgentResult:
 
 # --- parsing helpers -------------------------------------------------------------------------
 
+_DIGITS = re.compile(r"[0-9]+")
+_MAX_DIGITS = 4000  # below int()'s default limit of 4300 digits for str -> int
+
 
 def _bad(api: str, what: str) -> FeishuProtocolError:
     return FeishuProtocolError(api=api, code=None, msg=f"unexpected response: {what}")
@@ -124,7 +128,8 @@ def as_count(api: str, obj: Mapping[str, Any], key: str) -> int:
         raise _bad(api, f"'{key}' is a boolean")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()) and len(value.strip()) <= _MAX_DIGITS:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
         number = int(value.strip())
     else:
         shown = "missing" if value is None else f"{value!r:.40}"

@@ -44,7 +44,8 @@ class RetryPolicy:
         if isinstance(exc, FeishuRateLimitError) and exc.retry_after is not None:
             # Feishu says when the window resets; a little jitter spreads the herd that waits on it.
             return min(exc.retry_after, self.max_rate_limit_wait) + rand() * min(1.0, self.base_delay)
-        backoff = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
+        # Cap the exponent: 2 ** 1024 does not fit a float (OverflowError) on very long retry runs.
+        backoff = min(self.max_delay, self.base_delay * (2 ** min(max(attempt - 1, 0), 64)))
         return backoff / 2 + rand() * backoff / 2
 
 
