@@ -1,0 +1,513 @@
+"""FeishuWebhookHook: post to a Feishu / Lark group through a custom bot's webhook.
+
+A custom bot needs no app: its webhook URL is the credential, and an optional signing secret
+proves the sender. This hook reads both from a ``feishu_webhook`` connection, signs each post,
+paces posts under the bot's limits (5/s, 100/min) in this process, reads every answer with the
+same envelope parser as the app APIs, and retries only what Feishu certainly did not process.
+
+The webhook URL (it contains the token) and the secret never appear in a log line, an exception
+text or a repr: errors name "the webhook of connection X" instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import requests
+from airflow.sdk import BaseHook
+from tenacity import RetryCallState, Retrying
+
+from airflow_provider_feishu.api.errors import FeishuConfigError, FeishuConnectionError, FeishuError
+from airflow_provider_feishu.api.retry_policy import RetryPolicy, tenacity_kwargs
+from airflow_provider_feishu.api.webhook import (
+    WEBHOOK_PER_MINUTE,
+    WEBHOOK_PER_SECOND,
+    WebhookRequest,
+    split_webhook_reference,
+    webhook_request,
+)
+from airflow_provider_feishu.hooks.config import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    ConnectionLike,
+    _number,
+    extra_value,
+    resolve_base_url,
+)
+from airflow_provider_feishu.hooks.rate_limit import SlidingWindowPacer
+
+if TYPE_CHECKING:
+    from airflow_provider_feishu.messages import Message
+
+CONN_TYPE = "feishu_webhook"
+USER_AGENT = "airflow-provider-feishu"
+#: Seconds added to each pacing window: Feishu counts arrivals, and latency varies.
+PACER_SLACK = 0.2
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Where a custom bot lives and how to sign for it; the token and secret stay out of repr."""
+
+    conn_id: str
+    base_url: str
+    token: str = field(repr=False)
+    secret: str | None = field(default=None, repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    proxy: str | None = field(default=None, repr=False)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def label(self) -> str:
+        """How errors and logs name this webhook (never by its URL)."""
+        return f"webhook of connection {self.conn_id!r}"
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.secret)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Texts to scrub from anything kept from a response."""
+        return tuple(s for s in (self.token, self.secret) if s)
+
+    @property
+    def pacer_key(self) -> str:
+        """Identifies the bot for pacing without holding its token in clear."""
+        return hashlib.sha256(f"{self.base_url}\n{self.token}".encode()).hexdigest()
+
+
+def _fail(conn_id: str, field_name: str, problem: str) -> FeishuConfigError:
+    return FeishuConfigError(f"Feishu webhook connection {conn_id!r}: {field_name} {problem}")
+
+
+def webhook_config_from_connection(
+    conn: ConnectionLike, *, timeout: float | None = None, max_retries: int | None = None
+) -> WebhookConfig:
+    """Validate a ``feishu_webhook`` connection; explicit ``timeout`` / ``max_retries`` win.
+
+    *password* holds the full webhook URL (its origin then wins over *host* / ``domain``) or just
+    the token (the origin then comes from *host*, else extra ``domain``: feishu or lark). Extra
+    ``secret`` is the signing secret. No error text ever repeats the password or the secret.
+    """
+    conn_id = conn.conn_id or "<unnamed>"
+    password = conn.password or ""
+    if not password.strip():
+        raise _fail(
+            conn_id,
+            "password (webhook URL or token)",
+            "is empty: paste the custom bot's webhook URL, or just its token, into the Password field.",
+        )
+    try:
+        origin, token = split_webhook_reference(password)
+    except FeishuConfigError as err:
+        raise _fail(conn_id, "password (webhook URL or token)", str(err)) from None
+    extras = conn.extra_dejson or {}
+    if origin is not None:
+        try:
+            base_url = resolve_base_url(conn_id, origin, None, None)
+        except FeishuConfigError:
+            # resolve_base_url quotes the host; the origin carries no token, but stay terse anyway.
+            raise _fail(
+                conn_id,
+                "password (webhook URL)",
+                "has an unusable host: it must be https (plain http only on 127.0.0.1 / localhost), without user info.",
+            ) from None
+    else:
+        base_url = resolve_base_url(conn_id, conn.host, conn.port, extra_value(extras, "domain", CONN_TYPE))
+    secret = extra_value(extras, "secret", CONN_TYPE)
+    if secret is not None and not isinstance(secret, str):
+        raise _fail(conn_id, "extra 'secret'", "must be a string (the bot's signing secret).")
+    secret = secret.strip() if secret else None
+    if timeout is None:
+        timeout = _number(conn_id, extras, "timeout", DEFAULT_TIMEOUT, minimum=0.001)
+    elif not timeout > 0:
+        raise _fail(conn_id, "timeout argument", f"must be > 0, got {timeout!r}.")
+    if max_retries is None:
+        max_retries = int(_number(conn_id, extras, "max_retries", DEFAULT_MAX_RETRIES, minimum=0))
+    elif max_retries < 0:
+        raise _fail(conn_id, "max_retries argument", f"must be >= 0, got {max_retries!r}.")
+    defaults = RetryPolicy()
+    retry = RetryPolicy(
+        max_attempts=max_retries + 1,
+        base_delay=_number(conn_id, extras, "retry_base_delay", defaults.base_delay, minimum=0),
+        max_delay=_number(conn_id, extras, "retry_max_delay", defaults.max_delay, minimum=0),
+        max_rate_limit_wait=_number(conn_id, extras, "max_rate_limit_wait", defaults.max_rate_limit_wait, minimum=0),
+    )
+    proxy = extra_value(extras, "proxy", CONN_TYPE)
+    if proxy is not None and not isinstance(proxy, str):
+        raise _fail(conn_id, "extra 'proxy'", "must be a URL string such as http://proxy:3128.")
+    config = WebhookConfig(
+        conn_id=conn_id,
+        base_url=base_url,
+        token=token,
+        secret=secret or None,
+        timeout=timeout,
+        proxy=proxy or None,
+        retry=retry,
+    )
+    _SCRUBBER.add(config.secrets)
+    return config
+
+
+# --- pacing ----------------------------------------------------------------------------------
+
+
+class WebhookPacer:
+    """Keeps one process's posts to one bot under 5/s and 100/min; safe across threads and loops.
+
+    Each caller reserves the next free send time under a lock (O(1), never blocking) and then
+    sleeps once until it: no polling, and callers go in arrival order. Sync callers sleep with
+    :func:`time.sleep`, async callers with :func:`asyncio.sleep`, so the event loop never blocks.
+    """
+
+    def __init__(
+        self,
+        per_second: int = WEBHOOK_PER_SECOND,
+        per_minute: int = WEBHOOK_PER_MINUTE,
+        *,
+        slack: float = PACER_SLACK,
+    ) -> None:
+        self._window = SlidingWindowPacer(((per_second, 1.0), (per_minute, 60.0)), slack=slack)
+        self._lock = threading.Lock()
+
+    def _delay(self) -> float:
+        with self._lock:
+            return self._window.reserve() - time.monotonic()
+
+    def wait(self) -> float:
+        """Block until one more post fits; returns the seconds waited."""
+        delay = self._delay()
+        if delay > 0:
+            time.sleep(delay)
+        return max(delay, 0.0)
+
+    async def await_turn(self) -> float:
+        """Like :meth:`wait`, without blocking the event loop."""
+        import asyncio
+
+        delay = self._delay()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return max(delay, 0.0)
+
+
+_pacers: dict[str, WebhookPacer] = {}
+_pacers_guard = threading.Lock()
+
+
+def webhook_pacer(config: WebhookConfig) -> WebhookPacer:
+    """The pacer every hook in this process shares for one bot."""
+    with _pacers_guard:
+        pacer = _pacers.get(config.pacer_key)
+        if pacer is None:
+            pacer = _pacers[config.pacer_key] = WebhookPacer()
+        return pacer
+
+
+# --- keeping the token out of HTTP client logs ------------------------------------------------
+
+
+class _SecretScrubber(logging.Filter):
+    """Replaces known webhook tokens and secrets in records of HTTP client loggers.
+
+    urllib3 logs the request path at DEBUG and httpx logs the full URL at INFO; for a webhook that
+    path is the credential. Airflow's masker covers task logs only, so these loggers get a filter.
+    """
+
+    LOGGERS = ("urllib3.connectionpool", "httpx", "httpcore", "requests")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._installed = False
+        self._lock = threading.Lock()
+
+    def add(self, secrets: Iterable[str]) -> None:
+        with self._lock:
+            self._secrets.update(s for s in secrets if s)
+            if not self._installed:
+                for name in self.LOGGERS:
+                    logging.getLogger(name).addFilter(self)
+                self._installed = True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = self._secrets
+        if not secrets:
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken record is not ours to fix
+            return True
+        if any(s in text for s in secrets):
+            for s in secrets:
+                text = text.replace(s, "***")
+            record.msg, record.args = text, None
+        return True
+
+
+_SCRUBBER = _SecretScrubber()
+
+
+def _mask(config: WebhookConfig) -> None:
+    from airflow.sdk.log import mask_secret
+
+    for secret in config.secrets:
+        mask_secret(secret)
+
+
+async def _amask(config: WebhookConfig) -> None:
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # pragma: no cover - Airflow < 3.3.2
+        _mask(config)
+        return
+    for secret in config.secrets:
+        await amask_secret(secret)
+
+
+# --- the hook --------------------------------------------------------------------------------
+
+
+class FeishuWebhookHook(BaseHook):
+    """Posts messages into a Feishu (or Lark) group through a custom bot's webhook.
+
+    The ``feishu_webhook`` connection holds the webhook URL, or only its token, in *password*;
+    the optional signing secret in extra ``secret``; and, for a bare token, the origin in *host*
+    (a private deployment, the local emulator) or extra ``domain`` (``feishu`` or ``lark``).
+
+    Sends are never repeated blindly: a webhook has no idempotency key, so only a rate-limit
+    refusal (11232 / HTTP 429) or a connection that failed before the request went out is
+    retried. A send whose answer was lost may have been delivered, and raises instead.
+
+    :param feishu_webhook_conn_id: the ``feishu_webhook`` connection to use.
+    :param timeout: seconds for each HTTP request; overrides the connection's ``timeout`` extra.
+    :param max_retries: retries after the first attempt; overrides the ``max_retries`` extra.
+
+    .. code-block:: python
+
+        hook = FeishuWebhookHook(feishu_webhook_conn_id="feishu_webhook_default")
+        hook.send_text("Nightly load finished", at_user_ids=["ou_123"])
+        hook.send_card("Load failed", ["**table** orders", "[log](https://airflow/...)"], template="red")
+    """
+
+    conn_name_attr = "feishu_webhook_conn_id"
+    default_conn_name = "feishu_webhook_default"
+    conn_type = CONN_TYPE
+    hook_name = "Feishu Webhook (custom bot)"
+
+    def __init__(
+        self,
+        feishu_webhook_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(feishu_webhook_conn_id, str) or not feishu_webhook_conn_id.strip():
+            raise FeishuConfigError(f"feishu_webhook_conn_id must name a connection, got {feishu_webhook_conn_id!r}.")
+        self.feishu_webhook_conn_id = feishu_webhook_conn_id
+        self._timeout = timeout
+        self._max_retries = max_retries
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(feishu_webhook_conn_id={self.feishu_webhook_conn_id!r})"
+
+    # --- connection form (Airflow < 3.2 reads this; 3.2+ reads get_provider_info) -----------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden-fields": ["schema", "login", "port", "extra"],
+            "relabeling": {"password": "Webhook URL or token", "host": "Base URL (optional)"},
+            "placeholders": {
+                "password": "https://open.feishu.cn/open-apis/bot/v2/hook/xxxxxxxx-xxxx-...",
+                "host": "only for a bare token: https://open.example.com (else the domain below)",
+            },
+        }
+
+    # --- configuration -----------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> WebhookConfig:
+        """The validated connection (fetched once); registers the token and secret for masking."""
+        conn = self.get_connection(self.feishu_webhook_conn_id)
+        config = webhook_config_from_connection(conn, timeout=self._timeout, max_retries=self._max_retries)
+        _mask(config)
+        return config
+
+    async def aget_config(self) -> WebhookConfig:
+        """:attr:`config` without blocking the event loop (for triggers and async notifiers)."""
+        if "config" not in self.__dict__:
+            from airflow_provider_feishu.hooks.feishu_async import aget_connection
+
+            conn = await aget_connection(self.feishu_webhook_conn_id)
+            config = webhook_config_from_connection(conn, timeout=self._timeout, max_retries=self._max_retries)
+            await _amask(config)
+            self.__dict__["config"] = config
+        return self.__dict__["config"]
+
+    @cached_property
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["User-Agent"] = USER_AGENT
+        if self.config.proxy:
+            session.proxies = {"http": self.config.proxy, "https": self.config.proxy}
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def close(self) -> None:
+        if "session" in self.__dict__:
+            self.session.close()
+            del self.__dict__["session"]
+
+    def __enter__(self) -> FeishuWebhookHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def _request(self, config: WebhookConfig, payload: Mapping[str, Any]) -> WebhookRequest:
+        return webhook_request(config.token, payload, secret=config.secret, label=config.label)
+
+    def _exchange(self, config: WebhookConfig, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """One paced, freshly signed POST; no retries."""
+        webhook_pacer(config).wait()
+        request = self._request(config, payload)  # sign per attempt: the timestamp must be fresh
+        failure: tuple[str, bool] | None = None
+        try:
+            response = self.session.post(
+                config.base_url + request.path,
+                json=request.json,
+                headers={"Content-Type": "application/json; charset=utf-8"},
+                timeout=config.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as err:
+            from airflow_provider_feishu.hooks.feishu import describe_transport_error
+
+            failure = describe_transport_error(err, config.timeout)
+        if failure is not None:
+            # Raised outside the except block: the requests error (its text holds the URL) is not
+            # even kept as __context__.
+            raise FeishuConnectionError(config.label, failure[0], may_have_arrived=failure[1])
+        return request.parse(response.status_code, response.headers, response.content, secrets=config.secrets)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        self.log.warning("%s Retrying in %.1fs (attempt %d).", exc, wait, state.attempt_number + 1)
+
+    def send(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Post a ready webhook body (``{"msg_type": ..., "content" | "card": {...}}``).
+
+        Signs it when the connection has a secret. Returns Feishu's (token-free) answer; raises a
+        :class:`~airflow_provider_feishu.api.errors.FeishuError` on any refusal.
+        """
+        config = self.config
+        webhook_request(config.token, payload, label=config.label)  # validate before any wait
+        retrying = Retrying(**tenacity_kwargs(config.retry, idempotent=False, before_sleep=self._log_retry))
+        result = retrying(self._exchange, config, payload)
+        self.log.info("Posted a message (msg_type=%s) to the %s.", payload.get("msg_type"), config.label)
+        return result
+
+    def send_message(self, message: Message) -> Mapping[str, Any]:
+        """Post a message built with :mod:`airflow_provider_feishu.messages`."""
+        return self.send(message.webhook_payload())
+
+    def send_text(
+        self, text: str, *, at_user_ids: Iterable[str] | None = None, at_all: bool = False
+    ) -> Mapping[str, Any]:
+        """Post a text message, @mentioning ``at_user_ids`` (open_ids) and, with ``at_all``, everyone."""
+        from airflow_provider_feishu import messages
+
+        return self.send_message(messages.text_message(text, mentions=_ids(at_user_ids), mention_everyone=at_all))
+
+    def send_card(self, title: str, lines: str | Iterable[str] = (), *, template: str = "blue") -> Mapping[str, Any]:
+        """Post an interactive card: ``title`` in a header coloured ``template`` (blue, green, red,
+        orange, grey, ...), then one markdown block (``lark_md``) per line of ``lines``."""
+        from airflow_provider_feishu import messages
+
+        blocks = [lines] if isinstance(lines, str) else list(lines)
+        return self.send_message(messages.card_message(title, blocks, template=template))
+
+    # --- async -------------------------------------------------------------------------------
+
+    async def asend(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """:meth:`send` over ``httpx``, for the triggerer and async notifiers; never blocks the loop."""
+        import httpx
+        from tenacity import AsyncRetrying
+
+        from airflow_provider_feishu.hooks.feishu_async import describe_transport_error
+
+        config = await self.aget_config()
+        webhook_request(config.token, payload, label=config.label)
+        pacer = webhook_pacer(config)
+        async with httpx.AsyncClient(
+            timeout=config.timeout, proxy=config.proxy, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+        ) as client:
+
+            async def exchange() -> Mapping[str, Any]:
+                await pacer.await_turn()
+                request = self._request(config, payload)
+                failure: tuple[str, bool] | None = None
+                try:
+                    response = await client.post(config.base_url + request.path, json=request.json)
+                except httpx.HTTPError as err:
+                    failure = describe_transport_error(err, config.timeout)
+                if failure is not None:
+                    raise FeishuConnectionError(config.label, failure[0], may_have_arrived=failure[1])
+                return request.parse(response.status_code, response.headers, response.content, secrets=config.secrets)
+
+            retrying = AsyncRetrying(**tenacity_kwargs(config.retry, idempotent=False, before_sleep=self._log_retry))
+            result: Mapping[str, Any] = await retrying(exchange)
+        self.log.info("Posted a message (msg_type=%s) to the %s.", payload.get("msg_type"), config.label)
+        return result
+
+    async def asend_message(self, message: Message) -> Mapping[str, Any]:
+        """:meth:`send_message`, async."""
+        return await self.asend(message.webhook_payload())
+
+    # --- connection test ---------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Validate the connection without posting anything.
+
+        A custom bot has no read-only call: any accepted POST is a message in the group, and the
+        only way to check a token or a secret is to send one. So this checks what can be checked
+        offline (the URL or token, the host, the secret's presence) and reports where posts go.
+        """
+        try:
+            config = self.config
+        except FeishuError as err:
+            return False, str(err)
+        except Exception as err:  # e.g. AirflowNotFoundException: the connection does not exist
+            return False, f"{type(err).__name__}: {err}"
+        signing = "signed with the secret from extra 'secret'" if config.signed else "unsigned (no extra 'secret')"
+        return True, (
+            f"The {config.label} posts to {config.base_url}, {signing}. Nothing was sent: a custom bot "
+            "can only be tested by posting a message into its group."
+        )
+
+
+def _ids(values: Iterable[str] | None) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        raise FeishuConfigError("at_user_ids must be a list of open_ids, not a single string.")
+    return list(values)
