@@ -212,11 +212,14 @@ def create_message_request(
         content_text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     elif isinstance(content, str) and content.strip():
         try:
-            json.loads(content)
+            parsed = json.loads(content)
         except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
             raise FeishuConfigError(
-                'content must be a dict or a JSON string such as \'{"text": "hi"}\'; got text that is not JSON.'
-            ) from None
+                "content must be a dict or a JSON object string such as '{\"text\": \"hi\"}'; "
+                "got text that is not a JSON object."
+            )
         content_text = content
     else:
         raise FeishuConfigError("content must be a dict or a non-empty JSON string.")

@@ -184,7 +184,7 @@ def parse_batch_progress(api: str, envelope: Mapping[str, Any]) -> BatchProgress
         valid_user_ids_count=as_count(api, send, "valid_user_ids_count"),
         success_user_ids_count=as_count(api, send, "success_user_ids_count"),
         read_user_ids_count=as_count(api, send, "read_user_ids_count"),
-        recalled=bool(recall.get("recall", False)),
+        recalled=recall.get("recall") is True,
         recall_count=as_count(api, recall, "recall_count") if "recall_count" in recall else 0,
     )
 

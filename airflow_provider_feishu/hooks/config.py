@@ -149,7 +149,10 @@ def config_from_connection(
     elif not timeout > 0:
         raise _fail(conn_id, "timeout argument", f"must be > 0, got {timeout!r}.")
     if max_retries is None:
-        max_retries = int(_number(conn_id, extras, "max_retries", DEFAULT_MAX_RETRIES, minimum=0))
+        retries = _number(conn_id, extras, "max_retries", DEFAULT_MAX_RETRIES, minimum=0)
+        if retries != int(retries):
+            raise _fail(conn_id, "extra 'max_retries'", f"must be a whole number, got {retries:g}.")
+        max_retries = int(retries)
     elif max_retries < 0:
         raise _fail(conn_id, "max_retries argument", f"must be >= 0, got {max_retries!r}.")
     defaults = RetryPolicy()

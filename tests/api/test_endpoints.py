@@ -225,9 +225,11 @@ def test_create_message_content_is_json_string(content, expected):
 @pytest.mark.parametrize(
     ("content", "match"),
     [
-        ("hello", "not JSON"),
-        ("{text: hi}", "not JSON"),
-        ('{"text": "hi"', "not JSON"),
+        ("hello", "not a JSON object"),
+        ("{text: hi}", "not a JSON object"),
+        ('{"text": "hi"', "not a JSON object"),
+        ("5", "not a JSON object"),
+        ('"hi"', "not a JSON object"),
         ("", "non-empty"),
         ("   ", "non-empty"),
         (None, "non-empty"),

@@ -330,3 +330,15 @@ def test_tenant_token_repr_hides_the_token():
 @pytest.mark.parametrize("body", [ok(), ok({}), ok({"anything": 1})])
 def test_recall_returns_none(body):
     assert recall_batch_request("bm_1").parse(200, {}, body) is None
+
+
+def test_recall_flag_must_be_a_real_boolean():
+    from airflow_provider_feishu.api.results import parse_batch_progress
+
+    send = {"valid_user_ids_count": 1, "success_user_ids_count": 1, "read_user_ids_count": 0}
+    for raw, expected in ((True, True), ("false", False), ("true", False), (1, False), (False, False)):
+        envelope = {
+            "code": 0,
+            "data": {"batch_message_send_progress": send, "batch_message_recall_progress": {"recall": raw}},
+        }
+        assert parse_batch_progress("get_progress", envelope).recalled is expected

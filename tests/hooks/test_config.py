@@ -370,3 +370,9 @@ def test_cache_key(other, same):
     changed = config_from_connection(conn(**other))
     assert (base.cache_key == changed.cache_key) is same
     assert len(base.cache_key) == 3
+
+
+def test_fractional_max_retries_is_refused():
+    conn = Connection(conn_id="f", conn_type="feishu", login="cli_a", password="s", extra='{"max_retries": "2.7"}')
+    with pytest.raises(FeishuConfigError, match="max_retries"):
+        config_from_connection(conn)
