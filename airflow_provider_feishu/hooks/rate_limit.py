@@ -6,13 +6,14 @@ each alone is slow, but together they would burst past the limit and collect 429
 therefore share one :class:`SlidingWindowPacer` per (event loop, base URL, App ID), taken from
 :func:`shared_pacer` and handed to :class:`~airflow_provider_feishu.hooks.feishu_async.AsyncFeishuClient`.
 
-How it paces: each ``acquire()`` reserves the earliest send time at which no sliding window
-(1 s, 60 s) would hold more than its limit, records it, and sleeps until then. Reservation is
-synchronous and O(1) (one deque per window), so waiters are served strictly in arrival order (no
-starvation) and nobody polls: each waiter sleeps exactly once. A cancelled waiter keeps its slot,
-which only makes the pacer more conservative. Each window is widened by ``slack`` seconds because
-the server counts arrivals, not departures, and latency jitter can move a request into the next
-window.
+How it paces: a request counts in a window from the moment it is sent until its answer is in
+(the server sees it somewhere in between, and latency jitter is real: new connections on a cold
+start arrive hundreds of milliseconds late). Request *k* may go out only ``period`` seconds after
+request *k - limit* has finished, so the server can never see ``limit + 1`` requests inside one
+window, whatever the latency. Waiters queue on a FIFO lock (no starvation) and the one at the
+head sleeps once until its slot (no polling); per acquire the work is O(number of windows).
+A request whose caller never reports completion counts as finished ``max_hold`` seconds after it
+was sent (so a pacer used with a bare ``await acquire()`` still works, only more cautiously).
 """
 
 from __future__ import annotations
@@ -27,16 +28,30 @@ from collections.abc import Callable, Sequence
 #: Feishu's documented limits for read_user / get_progress / batch_send, per app.
 FEISHU_PER_SECOND = 50
 FEISHU_PER_MINUTE = 1000
-#: Extra seconds added to every window to absorb latency jitter between client and server.
-DEFAULT_SLACK = 0.25
+#: Extra seconds added to every window (clock granularity between client and server).
+DEFAULT_SLACK = 0.05
+#: A request not reported finished is assumed finished this long after it was sent.
+DEFAULT_MAX_HOLD = 30.0
+
+
+class _Ticket:
+    """One paced request: when it was sent and, once known, when its answer arrived."""
+
+    __slots__ = ("finished", "finished_at", "sent_at")
+
+    def __init__(self, sent_at: float) -> None:
+        self.sent_at = sent_at
+        self.finished_at: float | None = None
+        self.finished = asyncio.Event()
 
 
 class SlidingWindowPacer:
-    """Makes callers wait so that no window of ``period`` seconds sees more than ``limit`` acquires.
+    """Makes callers wait so that no window of ``period`` seconds sees more than ``limit`` requests.
 
     :param windows: ``(limit, period_seconds)`` pairs; the defaults are Feishu's 50/s and 1000/min.
-    :param slack: seconds added to each period (safety margin for network jitter).
-    :param clock: monotonic clock; ``sleep``: the coroutine used to wait (both replaceable in tests).
+    :param slack: seconds added to each period.
+    :param max_hold: seconds after which an unreported request counts as finished.
+    :param clock: monotonic clock (replaceable in tests).
     """
 
     def __init__(
@@ -44,28 +59,34 @@ class SlidingWindowPacer:
         windows: Sequence[tuple[int, float]] = ((FEISHU_PER_SECOND, 1.0), (FEISHU_PER_MINUTE, 60.0)),
         *,
         slack: float = DEFAULT_SLACK,
+        max_hold: float = DEFAULT_MAX_HOLD,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
         if not windows:
             raise ValueError("a pacer needs at least one (limit, period) window")
         for limit, period in windows:
             if limit < 1 or period <= 0:
                 raise ValueError(f"each window needs limit >= 1 and period > 0, got ({limit}, {period})")
-        if slack < 0:
-            raise ValueError("slack must be >= 0")
+        if slack < 0 or max_hold <= 0:
+            raise ValueError("slack must be >= 0 and max_hold > 0")
         self.windows = tuple((int(limit), float(period) + slack) for limit, period in windows)
-        # The last `limit` reserved send times of each window, oldest first.
-        self._reserved = tuple(deque[float](maxlen=limit) for limit, _ in self.windows)
+        # The last `limit` requests of each window, oldest first.
+        self._recent = tuple(deque[_Ticket](maxlen=limit) for limit, _ in self.windows)
+        self._max_hold = max_hold
         self._clock = clock
-        self._sleep = sleep
+        self._lock: asyncio.Lock | None = None
+        self._reserved = tuple(deque[float](maxlen=limit) for limit, _ in self.windows)
         self.acquired = 0
         self.waited = 0
 
     def reserve(self) -> float:
-        """Reserve the next free send time (monotonic seconds) and return it; never blocks."""
-        now = self._clock()
-        slot = now
+        """Reserve the next free send time (monotonic seconds) on send times alone; never blocks.
+
+        For callers that cannot await or report completion (sync webhook posts): each window
+        holds at most ``limit`` reservations. Only the windows' ``slack`` absorbs latency jitter
+        here, so use a larger slack with it; do not mix it with :meth:`acquire` on one instance.
+        """
+        slot = self._clock()
         for (limit, period), sent in zip(self.windows, self._reserved, strict=True):
             if len(sent) == limit:
                 slot = max(slot, sent[0] + period)
@@ -74,12 +95,40 @@ class SlidingWindowPacer:
         self.acquired += 1
         return slot
 
-    async def acquire(self) -> None:
-        """Wait until one more request fits every window (returns at once when there is room)."""
-        delay = self.reserve() - self._clock()
+    async def _until(self, moment: float) -> None:
+        delay = moment - self._clock()
         if delay > 0:
             self.waited += 1
-            await self._sleep(delay)  # type: ignore[misc]
+            await asyncio.sleep(delay)
+
+    async def acquire(self) -> Callable[[], None]:
+        """Wait until one more request fits every window; returns the callback to call when it is done."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # FIFO: waiters are served in arrival order
+            for (limit, period), recent in zip(self.windows, self._recent, strict=True):
+                if len(recent) < limit:
+                    continue
+                oldest = recent[0]
+                if oldest.finished_at is None:
+                    hold_until = oldest.sent_at + self._max_hold
+                    try:
+                        await asyncio.wait_for(oldest.finished.wait(), max(hold_until - self._clock(), 0.0))
+                    except TimeoutError:
+                        oldest.finished_at = hold_until
+                assert oldest.finished_at is not None
+                await self._until(oldest.finished_at + period)
+            ticket = _Ticket(self._clock())
+            for recent in self._recent:
+                recent.append(ticket)  # maxlen drops the oldest
+            self.acquired += 1
+
+        def done() -> None:
+            if ticket.finished_at is None:
+                ticket.finished_at = self._clock()
+                ticket.finished.set()
+
+        return done
 
 
 PacerKey = tuple[str, str]
