@@ -52,6 +52,18 @@ USER_AGENT = "airflow-provider-feishu"
 PACER_SLACK = 0.2
 
 
+#: The connection form of a ``feishu_webhook`` connection; Airflow 3.2+ reads the same dict from
+#: ``get_provider_info`` (``FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR`` there, once registered).
+WEBHOOK_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "login", "port", "extra"],
+    "relabeling": {"password": "Webhook URL or token", "host": "Base URL (optional)"},
+    "placeholders": {
+        "password": "https://open.feishu.cn/open-apis/bot/v2/hook/xxxxxxxx-xxxx-...",
+        "host": "only with a bare token: https://open.example.com or http://127.0.0.1:8765",
+    },
+}
+
+
 # --- configuration ---------------------------------------------------------------------------
 
 
@@ -328,14 +340,13 @@ class FeishuWebhookHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden-fields": ["schema", "login", "port", "extra"],
-            "relabeling": {"password": "Webhook URL or token", "host": "Base URL (optional)"},
-            "placeholders": {
-                "password": "https://open.feishu.cn/open-apis/bot/v2/hook/xxxxxxxx-xxxx-...",
-                "host": "only for a bare token: https://open.example.com (else the domain below)",
-            },
-        }
+        try:
+            from airflow_provider_feishu.get_provider_info import (  # type: ignore[attr-defined,unused-ignore]
+                FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR,
+            )
+        except ImportError:
+            return WEBHOOK_UI_FIELD_BEHAVIOUR
+        return dict(FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR)
 
     # --- configuration -----------------------------------------------------------------------
 
@@ -497,7 +508,9 @@ class FeishuWebhookHook(BaseHook):
         except FeishuError as err:
             return False, str(err)
         except Exception as err:  # e.g. AirflowNotFoundException: the connection does not exist
-            return False, f"{type(err).__name__}: {err}"
+            # Name the connection: Airflow 3.1.0 says only "cannot import name 'SUPERVISOR_COMMS'"
+            # for a missing one when called outside a task (later versions name it themselves).
+            return False, f"connection {self.feishu_webhook_conn_id!r}: {type(err).__name__}: {err}"
         signing = "signed with the secret from extra 'secret'" if config.signed else "unsigned (no extra 'secret')"
         return True, (
             f"The {config.label} posts to {config.base_url}, {signing}. Nothing was sent: a custom bot "

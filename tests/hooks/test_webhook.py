@@ -496,3 +496,18 @@ def test_token_and_secret_never_in_logs_errors_or_reprs(emu, monkeypatch, caplog
     assert token not in blob
     assert secret not in blob
     assert emu.webhook_url(SIGNED) not in blob
+
+
+def test_form_behaviour_matches_provider_info_when_registered():
+    from airflow_provider_feishu.get_provider_info import get_provider_info
+    from airflow_provider_feishu.hooks.webhook import WEBHOOK_UI_FIELD_BEHAVIOUR
+
+    behaviour = FeishuWebhookHook.get_ui_field_behaviour()
+    assert behaviour == WEBHOOK_UI_FIELD_BEHAVIOUR
+    assert "password" not in behaviour["hidden-fields"] and "host" not in behaviour["hidden-fields"]
+    entries = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "feishu_webhook"]
+    if entries:  # registered by the maintainer in get_provider_info.py
+        (entry,) = entries
+        assert entry["hook-class-name"] == "airflow_provider_feishu.hooks.webhook.FeishuWebhookHook"
+        assert entry["ui-field-behaviour"] == behaviour
+        assert entry["conn-fields"]["secret"]["schema"]["format"] == "password"
