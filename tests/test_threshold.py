@@ -62,7 +62,7 @@ def test_invalid_threshold_is_rejected(bad):
 
 
 def test_percent_hint():
-    with pytest.raises(ValueError, match="write 0.8 for 80%"):
+    with pytest.raises(ValueError, match=r"write 0\.8 for 80%"):
         ReadThreshold(80)
 
 

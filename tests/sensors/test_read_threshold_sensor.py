@@ -233,7 +233,7 @@ def test_bad_threshold_is_rejected_at_parse_time():
     from airflow_provider_feishu.sensors.batch_read import FeishuBatchReadSensor, FeishuReadThresholdSensor
 
     assert FeishuBatchReadSensor is FeishuReadThresholdSensor
-    with pytest.raises(ValueError, match="write 0.8 for 80%"):
+    with pytest.raises(ValueError, match=r"write 0\.8 for 80%"):
         FeishuReadThresholdSensor(task_id="w", batch_message_id="bm-x", threshold=80)
     # a template is checked after rendering instead
     FeishuReadThresholdSensor(task_id="w2", batch_message_id="bm-x", threshold="{{ params.t }}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -125,7 +126,7 @@ def test_exponential_backoff_spacing(emu, monkeypatch):
 
     monkeypatch.setattr(trigger, "_check", timed_check)
     assert run(first_event(trigger))["status"] == "deadline"
-    gaps = [b - a for a, b in zip(checks, checks[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(checks)]
     expected = [min(0.05 * 2**i, 0.4) for i in range(len(gaps))]
     for gap, want in list(zip(gaps, expected, strict=True))[:-1]:  # the last sleep is cut by the deadline
         assert want * 0.95 <= gap <= want * 1.1 + 0.15
