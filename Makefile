@@ -6,8 +6,15 @@ BIN := $(VENV)/bin
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed-airflow-$(AIRFLOW_VERSION)
 PYTEST_ARGS ?=
+# The oldest Airflow line pyproject allows, in its own venv, with pins that Airflow 3.1 ran on.
+# 3.1.8, not 3.1.0: 3.1.0's dag.test() fails ("the dag is not serialized"); see the constraints file.
+OLDEST_AIRFLOW_VERSION ?= 3.1.8
+OLDEST_CONSTRAINTS := constraints/airflow-3.1.txt
+VENV_OLDEST ?= .venv-oldest
+BIN_OLDEST := $(VENV_OLDEST)/bin
+STAMP_OLDEST := $(VENV_OLDEST)/.installed-airflow-$(OLDEST_AIRFLOW_VERSION)
 
-.PHONY: install test lint types pytest docs clean
+.PHONY: install install-oldest test test-oldest lint types pytest docs clean
 
 install: $(STAMP)
 
@@ -30,8 +37,22 @@ pytest: $(STAMP)
 ## make test: ruff, mypy and the whole pytest suite in .venv.
 test: lint types pytest
 
+install-oldest: $(STAMP_OLDEST)
+
+$(STAMP_OLDEST): pyproject.toml $(OLDEST_CONSTRAINTS)
+	test -x $(BIN_OLDEST)/python || $(PYTHON) -m venv $(VENV_OLDEST)
+	$(BIN_OLDEST)/python -m pip install -q --upgrade pip
+	$(BIN_OLDEST)/python -m pip install -q -e '.[dev]' 'apache-airflow==$(OLDEST_AIRFLOW_VERSION)' -c $(OLDEST_CONSTRAINTS)
+	rm -f $(VENV_OLDEST)/.installed-airflow-*
+	touch $@
+
+## make test-oldest: the pytest suite again, on the oldest Airflow pyproject allows, in .venv-oldest
+## (ruff and mypy run once, in `make test`).
+test-oldest: $(STAMP_OLDEST)
+	$(BIN_OLDEST)/python -m pytest $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_OLDEST) build dist *.egg-info .mypy_cache .ruff_cache
 
 ## make docs: the documentation site, warnings as errors (build/site).
 docs: $(STAMP)
