@@ -1,0 +1,60 @@
+"""The few Airflow names whose import path differs between 3.1 and 3.2+, in one place.
+
+Airflow 3.2 moved the task exceptions, ``conf`` and the secrets masker into ``airflow.sdk``;
+3.1 still has them in core. Every module of the provider imports them from here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.exceptions import (
+        AirflowFailException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferralTimeout,
+        TaskDeferred,
+    )
+    from airflow.sdk import conf
+else:
+    try:
+        from airflow.sdk.exceptions import (
+            AirflowFailException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            TaskDeferralTimeout,
+            TaskDeferred,
+        )
+    except ImportError:  # Airflow 3.1
+        from airflow.exceptions import (
+            AirflowFailException,
+            AirflowSensorTimeout,
+            AirflowSkipException,
+            TaskDeferralTimeout,
+            TaskDeferred,
+        )
+    try:
+        from airflow.sdk import conf
+    except ImportError:  # Airflow 3.1
+        from airflow.configuration import conf
+
+
+def redact(value: Any) -> Any:
+    """Airflow's secrets masker applied to ``value`` (every secret registered so far becomes ***)."""
+    try:
+        from airflow.sdk._shared.secrets_masker import redact as _redact
+    except ImportError:  # Airflow 3.1
+        from airflow.sdk.execution_time.secrets_masker import redact as _redact
+    return _redact(value)
+
+
+__all__ = [
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "TaskDeferralTimeout",
+    "TaskDeferred",
+    "conf",
+    "redact",
+]
