@@ -42,11 +42,13 @@ else:
 
 def redact(value: Any) -> Any:
     """Airflow's secrets masker applied to ``value`` (every secret registered so far becomes ***)."""
+    import importlib
+
     try:
-        from airflow.sdk._shared.secrets_masker import redact as _redact
+        masker = importlib.import_module("airflow.sdk._shared.secrets_masker")
     except ImportError:  # Airflow 3.1
-        from airflow.sdk.execution_time.secrets_masker import redact as _redact
-    return _redact(value)
+        masker = importlib.import_module("airflow.sdk.execution_time.secrets_masker")
+    return masker.redact(value)
 
 
 __all__ = [
