@@ -207,7 +207,7 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         if status not in ("reached", "deadline"):
             raise AirflowException(f"Unexpected trigger event: {event!r:.300}")
         assert event is not None
-        return self._finish(context, {**stats_from_event(event), "status": status})
+        return self._finish(context, {**stats_from_event(event, self.checker.rule), "status": status})
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """A scheduler-side trigger timeout is a deadline too, not a failure."""

@@ -85,9 +85,11 @@ def stats_payload(batch_message_id: str, verdict: ReadVerdict, *, reached_at: st
     return out
 
 
-def stats_from_event(event: dict[str, Any]) -> dict[str, Any]:
-    """The XCom value of a finished wait, from a trigger event."""
+def stats_from_event(event: dict[str, Any], rule: ReadThreshold) -> dict[str, Any]:
+    """The XCom value of a finished wait, from a trigger event (same keys as :func:`stats_payload`)."""
     return {
+        "threshold": rule.threshold,
+        "min_read_count": rule.min_read_count,
         "batch_message_id": event.get("batch_message_id"),
         "reached": event.get("status") == "reached",
         "read_count": event.get("read_count"),
@@ -217,7 +219,7 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
         if status == "reached":
             assert event is not None
             self.log.info("%s", message)
-            return stats_from_event(event)
+            return stats_from_event(event, self.checker.rule)
         if status == "deadline":
             if self.soft_fail:
                 raise AirflowSkipException(message)

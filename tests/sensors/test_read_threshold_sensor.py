@@ -115,6 +115,18 @@ def test_send_wait_remind(reading_emu, mode, capfd):
     assert bid.startswith("bm-")
     assert xcom(run, "send", "batch_send_result")["batch_message_id"] == bid
     stats = xcom(run, "wait")
+    assert set(stats) == {
+        "batch_message_id",
+        "reached",
+        "read_count",
+        "total_count",
+        "delivered_count",
+        "ratio",
+        "threshold",
+        "min_read_count",
+        "reached_at",
+        "message",
+    }  # the same shape in every mode
     assert stats["read_count"] >= 16 and stats["total_count"] == 20
     assert stats["ratio"] >= 0.8 and stats["reached"] is True
     assert stats["reached_at"] and stats["batch_message_id"] == bid
