@@ -191,7 +191,14 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         started = time.time()
-        first = self.poke(context)
+        try:
+            first = self.poke(context)
+        except AirflowFailException as err:
+            if self.soft_fail or self.never_fail:  # as BaseSensorOperator.execute does for poke mode
+                raise AirflowSkipException(
+                    f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {err}"
+                ) from err
+            raise
         if isinstance(first, PokeReturnValue) and first.is_done:
             return first.xcom_value
         from airflow_provider_feishu.triggers.batch_read import FeishuReadThresholdTrigger

@@ -171,7 +171,7 @@ def test_deadline_fails_the_sensor(quiet_emu, mode):
     assert time.monotonic() - started < 30
 
 
-@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+@pytest.mark.parametrize("mode", MODES)
 def test_deadline_with_soft_fail_skips(quiet_emu, mode):
     bid = send_batch(quiet_emu)
     run = DAGS[f"wait_only_{mode}_soft"].test(run_conf={"batch_message_id": bid, "threshold": 0.5})
@@ -236,6 +236,12 @@ def test_permanent_error_inside_the_trigger(quiet_emu, code, capfd):
     run = DAGS["wait_only_deferrable_strict"].test(run_conf={"batch_message_id": bid, "threshold": 0.5})
     assert states(run) == {"wait": "failed"}
     assert f"code={code}" in task_logs(capfd)
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_soft_fail_skips_a_permanent_error_in_every_mode(quiet_emu, mode):
+    run = DAGS[f"wait_only_{mode}_soft"].test(run_conf={"batch_message_id": "bm-" + "0" * 32, "threshold": 0.5})
+    assert states(run) == {"wait": "skipped"}
 
 
 # --- unit checks that need no DAG run --------------------------------------------------------------
