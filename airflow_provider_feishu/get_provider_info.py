@@ -50,6 +50,46 @@ FEISHU_CONN_FIELDS: dict[str, Any] = {
 }
 
 
+#: How the connection form shows a ``feishu_webhook`` connection (custom group bot).
+FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "login", "port", "extra"],
+    "relabeling": {"password": "Webhook URL or token", "host": "Base URL (optional)"},
+    "placeholders": {
+        "password": "https://open.feishu.cn/open-apis/bot/v2/hook/xxxxxxxx-xxxx-...",
+        "host": "only with a bare token: https://open.example.com or http://127.0.0.1:8765",
+    },
+}
+
+#: Extra fields of a ``feishu_webhook`` connection (stored in ``extra`` under these plain names).
+FEISHU_WEBHOOK_CONN_FIELDS: dict[str, Any] = {
+    "secret": {
+        "label": "Signing secret",
+        "description": "The bot's secret when 'Set signature verification' is on; every post is then signed.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "domain": {
+        "label": "Domain",
+        "description": "Only with a bare token: feishu (open.feishu.cn) or lark (open.larksuite.com).",
+        "schema": {"type": ["string", "null"], "enum": ["feishu", "lark", None], "default": "feishu"},
+    },
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "Timeout of each HTTP request to the webhook.",
+        "schema": {"type": ["number", "null"], "minimum": 0.001, "default": 10},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries of a post Feishu certainly did not process (rate limit 11232, refused connection).",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 4},
+    },
+    "proxy": {
+        "label": "Proxy",
+        "description": "HTTP(S) proxy URL, e.g. http://proxy.internal:3128.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-feishu",
@@ -64,7 +104,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [
-            {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.hooks.feishu"]},
+            {
+                "integration-name": "Feishu",
+                "python-modules": ["airflow_provider_feishu.hooks.feishu", "airflow_provider_feishu.hooks.webhook"],
+            },
         ],
         "connection-types": [
             {
@@ -74,5 +117,16 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": FEISHU_UI_FIELD_BEHAVIOUR,
                 "conn-fields": FEISHU_CONN_FIELDS,
             },
+            {
+                "connection-type": "feishu_webhook",
+                "hook-class-name": "airflow_provider_feishu.hooks.webhook.FeishuWebhookHook",
+                "hook-name": "Feishu Webhook (custom bot)",
+                "ui-field-behaviour": FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR,
+                "conn-fields": FEISHU_WEBHOOK_CONN_FIELDS,
+            },
+        ],
+        "notifications": [
+            "airflow_provider_feishu.notifications.feishu.FeishuNotifier",
+            "airflow_provider_feishu.notifications.webhook.FeishuWebhookNotifier",
         ],
     }

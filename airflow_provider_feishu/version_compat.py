@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow import __version__ as _airflow_version
+from packaging.version import Version
+
+AIRFLOW_V_3_2_PLUS = Version(Version(_airflow_version).base_version) >= Version("3.2.0")
+
 if TYPE_CHECKING:
     from airflow.exceptions import (
         AirflowFailException,
@@ -52,6 +57,7 @@ def redact(value: Any) -> Any:
 
 
 __all__ = [
+    "AIRFLOW_V_3_2_PLUS",
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",

@@ -53,10 +53,8 @@ def _attr(obj: Any, name: str) -> Any:
 
 def _redact(text: str) -> str:
     """``text`` with every secret Airflow knows about masked (an exception may quote one)."""
-    try:
-        from airflow.sdk.log import redact
-    except ImportError:  # pragma: no cover
-        return text
+    from airflow_provider_feishu.version_compat import redact
+
     redacted = redact(text)
     return redacted if isinstance(redacted, str) else text
 

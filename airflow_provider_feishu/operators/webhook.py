@@ -11,10 +11,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_feishu import messages
 from airflow_provider_feishu.notifications.content import build_message
+from airflow_provider_feishu.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -294,7 +294,7 @@ def test_rate_limited_too_long_surfaces_as_rate_limit_error(conn, monkeypatch):
 
 
 def test_no_secret_or_token_in_logs_or_errors(conn, caplog, capsys):
-    from airflow.sdk._shared.secrets_masker import redact
+    from airflow_provider_feishu.version_compat import redact
 
     batch_id = send_batch(conn)
     texts: list[str] = []

@@ -7,11 +7,11 @@ from datetime import datetime
 
 import pytest
 from airflow.sdk import DAG
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_feishu.api.errors import FeishuRateLimitError
 from airflow_provider_feishu.operators.webhook import FeishuWebhookOperator
 from airflow_provider_feishu.testing import FeishuEmulator
+from airflow_provider_feishu.version_compat import AirflowFailException
 
 FAST = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "max_retries": 1}
 HOOK_PATH = "/open-apis/bot/v2/hook/*"
