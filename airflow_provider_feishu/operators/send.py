@@ -19,10 +19,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_feishu import messages
 from airflow_provider_feishu.messages import Message
+from airflow_provider_feishu.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

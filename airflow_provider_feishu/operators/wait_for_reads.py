@@ -12,8 +12,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.exceptions import AirflowException
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_feishu.sensors.batch_read import (
     MIN_TRIGGER_POLL_INTERVAL,
@@ -25,6 +25,7 @@ from airflow_provider_feishu.sensors.batch_read import (
     validate_at_parse_time,
 )
 from airflow_provider_feishu.threshold import ReadVerdict, is_permanent_error, permanent_error_message
+from airflow_provider_feishu.version_compat import AirflowFailException
 
 try:  # Airflow 3.1+: the SDK has it; older: the standard provider.
     from airflow.sdk import BranchMixIn
@@ -211,7 +212,7 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """A scheduler-side trigger timeout is a deadline too, not a failure."""
-        from airflow.sdk.exceptions import TaskDeferralTimeout
+        from airflow_provider_feishu.version_compat import TaskDeferralTimeout
 
         try:
             return super().resume_execution(next_method, next_kwargs, context)

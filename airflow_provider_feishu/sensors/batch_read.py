@@ -13,14 +13,20 @@ from datetime import UTC, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+from airflow.exceptions import AirflowException
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_feishu.threshold import (
     ReadThreshold,
     ReadVerdict,
     is_permanent_error,
     permanent_error_message,
+)
+from airflow_provider_feishu.version_compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    conf,
 )
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_feishu.operators.send import (
     FeishuBatchSendOperator,
@@ -18,6 +17,7 @@ from airflow_provider_feishu.operators.send import (
     task_instance_uuid,
 )
 from airflow_provider_feishu.testing import FeishuEmulator
+from airflow_provider_feishu.version_compat import AirflowFailException
 
 DAGS_DIR = Path(__file__).parents[1] / "dags"
 FAST_RETRIES = {"retry_base_delay": 0.01, "retry_max_delay": 0.05}

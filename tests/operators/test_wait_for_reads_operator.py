@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_feishu.hooks.feishu import FeishuHook
 from airflow_provider_feishu.operators.wait_for_reads import FeishuWaitForReadsOperator
 from airflow_provider_feishu.testing import FeishuEmulator, ReadingModel
+from airflow_provider_feishu.version_compat import AirflowFailException
 
 DAG_FILE = Path(__file__).parents[1] / "dags" / "wait_for_reads_dags.py"
 FAST_RETRIES = {"retry_base_delay": 0.01, "retry_max_delay": 0.05}
