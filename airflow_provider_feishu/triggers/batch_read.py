@@ -150,7 +150,7 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         bid = self.batch_message_id
         try:
             client = await AsyncFeishuClient.from_conn_id(self.feishu_conn_id, logger=self.log)
-        except FeishuError as err:
+        except Exception as err:  # a missing or invalid connection: no wait can fix it
             return event_payload("error", bid, None, permanent_error_message(bid, err))
         client.pacer = shared_pacer(client.config.base_url, client.config.app_id)
         verdict: ReadVerdict | None = None

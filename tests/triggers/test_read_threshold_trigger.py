@@ -195,6 +195,9 @@ def test_bad_credentials_and_missing_connection(emu, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(conn))
     payload = run(first_event(make_trigger("bm-" + "1" * 32, seconds=10)))
     assert payload["status"] == "error" and "App Secret" in payload["message"]
+    monkeypatch.delenv("AIRFLOW_CONN_FEISHU_DEFAULT")
+    payload = run(first_event(make_trigger("bm-" + "1" * 32, seconds=10)))
+    assert payload["status"] == "error" and "feishu_default" in payload["message"]
 
 
 def test_429_storm_recovers(emu):
