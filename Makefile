@@ -14,7 +14,7 @@ VENV_OLDEST ?= .venv-oldest
 BIN_OLDEST := $(VENV_OLDEST)/bin
 STAMP_OLDEST := $(VENV_OLDEST)/.installed-airflow-$(OLDEST_AIRFLOW_VERSION)
 
-.PHONY: install install-oldest test test-oldest lint types pytest docs clean
+.PHONY: install install-oldest test test-oldest lint types pytest docs demo clean
 
 install: $(STAMP)
 
@@ -57,3 +57,7 @@ clean:
 ## make docs: the documentation site, warnings as errors (build/site).
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet
+
+## make demo: the reminder workflow on the emulator with a throwaway SQLite Airflow (no credentials).
+demo: $(STAMP)
+	$(BIN)/python demo/run_demo.py

@@ -42,11 +42,23 @@ if TYPE_CHECKING:
 DEFERRAL_TIMEOUT_GRACE = timedelta(minutes=5)
 
 
-def _as_seconds(name: str, value: float | timedelta) -> float:
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if not seconds > 0:
-        raise ValueError(f"{name} must be > 0 seconds, got {value!r}.")
+def _as_seconds(name: str, value: float | str | timedelta) -> float:
+    """Seconds from a number, a timedelta, or a rendered template such as ``"600"``."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    else:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number of seconds or a timedelta, got {value!r:.60}.") from None
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"{name} must be > 0 seconds, got {value!r:.60}.")
     return seconds
+
+
+def _seconds_or_template(name: str, value: float | str | timedelta) -> float | str:
+    """Validate now, unless ``value`` is a Jinja template that only renders at run time."""
+    return value if isinstance(value, str) and "{{" in value else _as_seconds(name, value)
 
 
 def _task_ids(value: str | Iterable[str] | None) -> list[str]:
@@ -70,8 +82,8 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
     :param batch_message_id: the batch message id (templated).
     :param threshold: fraction of recipients, ``0 < threshold <= 1`` (templated).
     :param min_read_count: also require this many reads (templated).
-    :param deadline: how long to wait, in seconds or a timedelta (``timeout`` is an alias).
-    :param poke_interval: seconds between checks; ``exponential_backoff`` doubles it each time, up to
+    :param deadline: how long to wait, in seconds or a timedelta (``timeout`` is an alias; templated).
+    :param poke_interval: seconds between checks (templated); ``exponential_backoff`` doubles it each time, up to
         ``max_poke_interval``.
     :param on_reached: task id(s) to follow when the threshold is reached.
     :param on_deadline: task id(s) to follow when the deadline passes first.
@@ -79,7 +91,7 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
     :param feishu_conn_id: the ``feishu`` connection.
     """
 
-    template_fields: Sequence[str] = ("batch_message_id", "threshold", "min_read_count")
+    template_fields: Sequence[str] = ("batch_message_id", "threshold", "min_read_count", "deadline", "poke_interval")
     ui_color = "#e0f0ff"
 
     def __init__(
@@ -88,9 +100,9 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         batch_message_id: str,
         threshold: float | str,
         min_read_count: int | str | None = None,
-        deadline: float | timedelta | None = None,
-        timeout: float | timedelta | None = None,
-        poke_interval: float | timedelta = 60.0,
+        deadline: float | str | timedelta | None = None,
+        timeout: float | str | timedelta | None = None,
+        poke_interval: float | str | timedelta = 60.0,
         exponential_backoff: bool = False,
         max_poke_interval: float | timedelta | None = None,
         on_reached: str | Iterable[str] | None = None,
@@ -106,8 +118,10 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         self.batch_message_id = batch_message_id
         self.threshold = threshold
         self.min_read_count = min_read_count
-        self.deadline = _as_seconds("deadline", deadline if deadline is not None else (timeout or 3600.0))
-        self.poke_interval = _as_seconds("poke_interval", poke_interval)
+        self.deadline: float | str = _seconds_or_template(
+            "deadline", deadline if deadline is not None else (timeout or 3600.0)
+        )
+        self.poke_interval: float | str = _seconds_or_template("poke_interval", poke_interval)
         self.exponential_backoff = exponential_backoff
         self.max_poke_interval = _as_seconds("max_poke_interval", max_poke_interval) if max_poke_interval else None
         self.on_reached = _task_ids(on_reached)
@@ -147,11 +161,15 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         return verdict
 
     def _interval(self, polls: int) -> float:
-        interval = self.poke_interval * (2 ** min(polls - 1, 30) if self.exponential_backoff else 1)
-        return min(interval, self.max_poke_interval or max(600.0, self.poke_interval))
+        poke_interval = _as_seconds("poke_interval", self.poke_interval)
+        interval = poke_interval * (2 ** min(polls - 1, 30) if self.exponential_backoff else 1)
+        return min(interval, self.max_poke_interval or max(600.0, poke_interval))
 
     def execute(self, context: Context) -> dict[str, Any]:
         started = time.time()
+        # Rendered by now: templated values arrive as strings such as "600".
+        self.deadline = _as_seconds("deadline", self.deadline)
+        self.poke_interval = _as_seconds("poke_interval", self.poke_interval)
         deadline_at = started + self.deadline
         verdict = self._check()
         bid = self.checker.batch_message_id
