@@ -109,6 +109,22 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_feishu.hooks.feishu", "airflow_provider_feishu.hooks.webhook"],
             },
         ],
+        "operators": [
+            {
+                "integration-name": "Feishu",
+                "python-modules": [
+                    "airflow_provider_feishu.operators.send",
+                    "airflow_provider_feishu.operators.wait_for_reads",
+                    "airflow_provider_feishu.operators.webhook",
+                ],
+            },
+        ],
+        "sensors": [
+            {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.sensors.batch_read"]},
+        ],
+        "triggers": [
+            {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.triggers.batch_read"]},
+        ],
         "connection-types": [
             {
                 "connection-type": "feishu",
