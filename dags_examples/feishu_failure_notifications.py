@@ -30,12 +30,14 @@ with DAG(
     catchup=False,
     tags=["feishu", "example"],
     params={"break_it": Param(False, type="boolean")},
+    # --8<-- [start:notifiers]
     default_args={
         "on_failure_callback": [
             FeishuNotifier(receive_id=OPS_CHAT, receive_id_type="chat_id"),
             FeishuWebhookNotifier(),
         ],
     },
+    # --8<-- [end:notifiers]
 ):
 
     @task

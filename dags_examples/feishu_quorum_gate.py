@@ -32,6 +32,7 @@ with DAG(
         "min_readers": Param(5, type="integer", minimum=0),
     },
 ):
+    # --8<-- [start:announce]
     announce = FeishuBatchSendOperator(
         task_id="announce",
         card={
@@ -48,7 +49,9 @@ with DAG(
         },
         department_ids="{{ params.department_ids }}",
     )
+    # --8<-- [end:announce]
 
+    # --8<-- [start:wait_for_quorum]
     quorum = FeishuReadThresholdSensor(
         task_id="wait_for_quorum",
         batch_message_id="{{ ti.xcom_pull(task_ids='announce') }}",
@@ -58,10 +61,13 @@ with DAG(
         poke_interval=300,
         timeout=6 * 3600,
     )
+    # --8<-- [end:wait_for_quorum]
 
+    # --8<-- [start:migrate]
     @task
     def migrate(ti=None) -> str:
         stats = ti.xcom_pull(task_ids="wait_for_quorum")
         return f"migrated after {stats['read_count']} of {stats['total_count']} read the announcement"
 
     announce >> quorum >> migrate()
+    # --8<-- [end:migrate]

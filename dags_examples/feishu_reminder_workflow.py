@@ -45,12 +45,15 @@ with DAG(
         "poke_seconds": Param(300, type="number", exclusiveMinimum=0, description="How often to ask Feishu."),
     },
 ):
+    # --8<-- [start:send_notice]
     send_notice = FeishuBatchSendOperator(
         task_id="send_notice",
         text="📢 {{ params.notice }}",
         department_ids="{{ params.department_ids }}",
     )
+    # --8<-- [end:send_notice]
 
+    # --8<-- [start:summarize]
     @task(trigger_rule="none_failed_min_one_success")
     def summarize(ti=None, params=None) -> str:
         """One line per round, then the outcome."""
@@ -62,17 +65,22 @@ with DAG(
         head = f"Notice read by {last['read_count']}/{last['total_count']} ({last['ratio']:.0%}): {outcome}."
         return "\n".join([head, *lines])
 
+    # --8<-- [end:summarize]
+
+    # --8<-- [start:report]
     report = FeishuSendMessageOperator(
         task_id="report",
         receive_id="{{ params.owner_chat_id }}",
         receive_id_type="chat_id",
         text="{{ ti.xcom_pull(task_ids='summarize') }}",
     )
+    # --8<-- [end:report]
     summary = summarize()
 
     previous = send_notice
     for i in range(1, ROUNDS + 1):
         if i == ROUNDS:  # the last round does not branch: either way, report
+            # --8<-- [start:last_round]
             wait = FeishuWaitForReadsOperator(
                 task_id=f"wait_round_{i}",
                 batch_message_id=NOTICE_ID,
@@ -81,9 +89,11 @@ with DAG(
                 poke_interval="{{ params.poke_seconds }}",
             )
             previous >> wait >> summary
+            # --8<-- [end:last_round]
             break
         # A branch skips the direct downstream tasks it does not follow, so each round joins
         # the summary through its own "reached" marker rather than directly.
+        # --8<-- [start:remind]
         reached = EmptyOperator(task_id=f"reached_in_round_{i}")
         remind = FeishuBatchSendOperator(
             task_id=f"remind_{i}",
@@ -94,6 +104,8 @@ with DAG(
             ),
             department_ids="{{ params.department_ids }}",
         )
+        # --8<-- [end:remind]
+        # --8<-- [start:wait_round]
         wait = FeishuWaitForReadsOperator(
             task_id=f"wait_round_{i}",
             batch_message_id=NOTICE_ID,
@@ -105,5 +117,6 @@ with DAG(
         )
         previous >> wait >> [reached, remind]
         reached >> summary
+        # --8<-- [end:wait_round]
         previous = remind
     summary >> report
