@@ -11,7 +11,8 @@ from airflow_provider_feishu import __version__
 
 #: How the connection form shows a ``feishu`` connection (hidden fields, labels, hints).
 FEISHU_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["schema", "port", "extra"],
+    # Extra stays visible: Airflow 3.1 has no typed extra fields without the FAB provider.
+    "hidden-fields": ["schema", "port"],
     "relabeling": {"login": "App ID", "password": "App Secret", "host": "Base URL (optional)"},
     "placeholders": {
         "login": "cli_a1b2c3d4e5f6",
@@ -42,17 +43,27 @@ FEISHU_CONN_FIELDS: dict[str, Any] = {
         "description": "Retries of a read after a rate limit (429), a 5xx or a dropped connection.",
         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 4},
     },
+    "retry_base_delay": {
+        "label": "First backoff (seconds)",
+        "description": "Wait before the first retry; it doubles on each retry, with jitter.",
+        "schema": {"type": ["number", "null"], "minimum": 0, "default": 1},
+    },
     "retry_max_delay": {
         "label": "Max backoff (seconds)",
         "description": "Cap of the exponential backoff between retries.",
         "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
+    },
+    "max_rate_limit_wait": {
+        "label": "Max rate-limit wait (seconds)",
+        "description": "Longest wait honoured from Feishu's x-ogw-ratelimit-reset before retrying.",
+        "schema": {"type": ["number", "null"], "minimum": 0, "default": 60},
     },
 }
 
 
 #: How the connection form shows a ``feishu_webhook`` connection (custom group bot).
 FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["schema", "login", "port", "extra"],
+    "hidden-fields": ["schema", "login", "port"],
     "relabeling": {"password": "Webhook URL or token", "host": "Base URL (optional)"},
     "placeholders": {
         "password": "https://open.feishu.cn/open-apis/bot/v2/hook/xxxxxxxx-xxxx-...",

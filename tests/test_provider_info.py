@@ -104,3 +104,25 @@ def test_wheel_ships_the_package_only(tmp_path):
     entry = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry[0]).decode()
     assert "airflow_provider_feishu.get_provider_info:get_provider_info" in text
+
+
+def test_connection_form_through_the_ui_api():
+    """What the connection form gets from ``/ui/connections/hook_meta``, on every supported Airflow."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    from airflow_provider_feishu.version_compat import AIRFLOW_V_3_2_PLUS
+
+    meta = {m.connection_type: m for m in HookMetaService.hook_meta_data()}
+    assert {"feishu", "feishu_webhook"} <= set(meta)
+    feishu = meta["feishu"]
+    if AIRFLOW_V_3_2_PLUS:
+        fields = feishu.standard_fields
+        assert fields.login.title == "App ID" and fields.password.title == "App Secret"
+        assert fields.port.hidden and not fields.host.hidden
+        assert {"domain", "timeout", "proxy", "max_retries"} <= set(feishu.extra_fields)
+        assert meta["feishu_webhook"].standard_fields.password.title == "Webhook URL or token"
+    else:
+        # Airflow 3.1 customises forms only with the FAB provider installed; without it the form
+        # is the generic one, whose Extra JSON takes domain, timeout, proxy and retries.
+        assert feishu.standard_fields is None
+        assert "extra" not in get_provider_info()["connection-types"][0]["ui-field-behaviour"]["hidden-fields"]

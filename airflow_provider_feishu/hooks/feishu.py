@@ -104,6 +104,8 @@ class FeishuHook(BaseHook):
         conn = self.get_connection(self.feishu_conn_id)
         config = config_from_connection(conn, timeout=self._timeout, max_retries=self._max_retries)
         _mask(config.app_secret)
+        if config.proxy:
+            _mask(config.proxy)  # a proxy URL may carry credentials
         return config
 
     @cached_property

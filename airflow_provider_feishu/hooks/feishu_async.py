@@ -123,6 +123,8 @@ class AsyncFeishuClient:
         conn = await aget_connection(conn_id)
         config = config_from_connection(conn, timeout=timeout, max_retries=max_retries)
         await _amask(config.app_secret)
+        if config.proxy:
+            await _amask(config.proxy)  # a proxy URL may carry credentials
         return cls(config, **kwargs)
 
     async def aclose(self) -> None:
