@@ -153,10 +153,9 @@ def test_429_storm_mid_wait_is_ridden_out(reading_emu, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_expired_token_mid_wait_is_refreshed(reading_emu, mode):
-    when(
-        lambda: reading_emu.request_count("read_user") >= 1,
-        lambda: reading_emu.inject(BATCH_PATH, kind="expire_token"),
-    )
+    # The send task fetches the token; it has expired by the time the wait first asks Feishu.
+    # (Injecting it after the first poke raced with a wait that could finish first.)
+    reading_emu.inject(BATCH_PATH, kind="expire_token")
     run = DAGS[f"wait_send_remind_{mode}"].test(run_conf={"open_ids": open_ids(reading_emu), "threshold": 0.8})
     assert states(run)["wait"] == "success"
     assert reading_emu.request_count("tenant_access_token") == 2  # the first, and one after the expiry
