@@ -211,7 +211,7 @@ class FeishuBatchSendOperator(_FeishuSendBase):
         self.union_ids = union_ids
 
     def execute(self, context: Context) -> str:
-        from airflow_provider_feishu.api.errors import FeishuError
+        from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuError
 
         message = build_message(
             text=self.text,
@@ -236,6 +236,11 @@ class FeishuBatchSendOperator(_FeishuSendBase):
             )
         except FeishuError as err:
             self._fail_on_permanent(err)
+            if isinstance(err, FeishuConnectionError) and err.may_have_arrived:
+                # batch_send has no idempotency key: an Airflow retry could deliver the batch twice.
+                raise AirflowFailException(
+                    f"{err}. The batch may have been sent; failing without a task retry, which could send it twice."
+                ) from None
             raise
         if result.invalid_count:
             self.log.warning(
