@@ -26,11 +26,10 @@ from airflow_provider_feishu.api.errors import (
 from airflow_provider_feishu.api.results import BatchProgress, BatchSendResult, ReadStats, SentMessage, UrgentResult
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
+from airflow_provider_feishu.hooks.session import SessionOwner
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
 
 T = TypeVar("T")
-
-USER_AGENT = "airflow-provider-feishu"
 
 
 def describe_transport_error(err: requests.RequestException, timeout: float) -> tuple[str, bool]:
@@ -57,7 +56,7 @@ def describe_transport_error(err: requests.RequestException, timeout: float) -> 
     return f"{type(err).__name__}", True
 
 
-class FeishuHook(BaseHook):
+class FeishuHook(SessionOwner, BaseHook):
     """Calls the Feishu (or Lark) Open Platform as a self-built app.
 
     Credentials come from a ``feishu`` connection: App ID in *login*, App Secret in *password*,
@@ -107,29 +106,6 @@ class FeishuHook(BaseHook):
         if config.proxy:
             _mask(config.proxy)  # a proxy URL may carry credentials
         return config
-
-    @cached_property
-    def session(self) -> requests.Session:
-        """One keep-alive session for all calls of this hook."""
-        session = requests.Session()
-        session.headers["User-Agent"] = USER_AGENT
-        if self.config.proxy:
-            session.proxies = {"http": self.config.proxy, "https": self.config.proxy}
-        return session
-
-    def get_conn(self) -> requests.Session:
-        return self.session
-
-    def close(self) -> None:
-        if "session" in self.__dict__:
-            self.session.close()
-            del self.__dict__["session"]
-
-    def __enter__(self) -> FeishuHook:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _exchange(self, request: ApiRequest[T], token: str | None) -> T:
         """One HTTP exchange, no retries."""

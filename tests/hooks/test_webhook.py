@@ -499,11 +499,10 @@ def test_token_and_secret_never_in_logs_errors_or_reprs(emu, monkeypatch, caplog
 
 
 def test_form_behaviour_matches_provider_info_when_registered():
-    from airflow_provider_feishu.get_provider_info import get_provider_info
-    from airflow_provider_feishu.hooks.webhook import WEBHOOK_UI_FIELD_BEHAVIOUR
+    from airflow_provider_feishu.get_provider_info import FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR, get_provider_info
 
     behaviour = FeishuWebhookHook.get_ui_field_behaviour()
-    assert behaviour == WEBHOOK_UI_FIELD_BEHAVIOUR
+    assert behaviour == FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR
     assert "password" not in behaviour["hidden-fields"] and "host" not in behaviour["hidden-fields"]
     entries = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "feishu_webhook"]
     if entries:  # registered by the maintainer in get_provider_info.py
