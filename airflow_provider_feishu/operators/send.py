@@ -133,11 +133,40 @@ def task_instance_uuid(context: Context) -> str:
 
 
 class _FeishuSendBase(BaseOperator):
-    """Shared plumbing: the connection id and a lazily built hook."""
+    """Shared plumbing: the message body (exactly one kind), the connection id and a lazy hook."""
 
-    def __init__(self, *, feishu_conn_id: str = "feishu_default", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        text: str | None = None,
+        post: Mapping[str, Any] | str | None = None,
+        card: Mapping[str, Any] | str | None = None,
+        image_key: str | None = None,
+        share_chat_id: str | None = None,
+        message: Message | None = None,
+        feishu_conn_id: str = "feishu_default",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        self.text = text
+        self.post = post
+        self.card = card
+        self.image_key = image_key
+        self.share_chat_id = share_chat_id
+        self.message = message
         self.feishu_conn_id = feishu_conn_id
+
+    def _build_message(self, mentions: Sequence[str] = ()) -> Message:
+        """The rendered body as a :class:`~airflow_provider_feishu.messages.Message`."""
+        return build_message(
+            text=self.text,
+            post=self.post,
+            card=self.card,
+            image_key=self.image_key,
+            share_chat_id=self.share_chat_id,
+            message=self.message,
+            mentions=mentions,
+        )
 
     @cached_property
     def hook(self) -> FeishuHook:
@@ -198,13 +227,15 @@ class FeishuBatchSendOperator(_FeishuSendBase):
         union_ids: list[str] | str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.text = text
-        self.post = post
-        self.card = card
-        self.image_key = image_key
-        self.share_chat_id = share_chat_id
-        self.message = message
+        super().__init__(
+            text=text,
+            post=post,
+            card=card,
+            image_key=image_key,
+            share_chat_id=share_chat_id,
+            message=message,
+            **kwargs,
+        )
         self.department_ids = department_ids
         self.open_ids = open_ids
         self.user_ids = user_ids
@@ -213,14 +244,7 @@ class FeishuBatchSendOperator(_FeishuSendBase):
     def execute(self, context: Context) -> str:
         from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuError
 
-        message = build_message(
-            text=self.text,
-            post=self.post,
-            card=self.card,
-            image_key=self.image_key,
-            share_chat_id=self.share_chat_id,
-            message=self.message,
-        )
+        message = self._build_message()
         recipients: dict[str, Any] = {
             "department_ids": id_list("department_ids", self.department_ids),
             "open_ids": id_list("open_ids", self.open_ids),
@@ -292,30 +316,24 @@ class FeishuSendMessageOperator(_FeishuSendBase):
         uuid: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            text=text,
+            post=post,
+            card=card,
+            image_key=image_key,
+            share_chat_id=share_chat_id,
+            message=message,
+            **kwargs,
+        )
         self.receive_id = receive_id
         self.receive_id_type = receive_id_type
-        self.text = text
-        self.post = post
-        self.card = card
-        self.image_key = image_key
-        self.share_chat_id = share_chat_id
-        self.message = message
         self.mentions = mentions
         self.uuid = uuid
 
     def execute(self, context: Context) -> str:
         from airflow_provider_feishu.api.errors import FeishuError
 
-        message = build_message(
-            text=self.text,
-            post=self.post,
-            card=self.card,
-            image_key=self.image_key,
-            share_chat_id=self.share_chat_id,
-            message=self.message,
-            mentions=id_list("mentions", self.mentions) or (),
-        )
+        message = self._build_message(mentions=id_list("mentions", self.mentions) or ())
         uuid = self.uuid or task_instance_uuid(context)
         self.log.info("Sending a %s message to %s %s", message.msg_type, self.receive_id_type, self.receive_id)
         try:
