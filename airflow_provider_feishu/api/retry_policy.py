@@ -53,9 +53,13 @@ def tenacity_kwargs(
     policy: RetryPolicy,
     *,
     idempotent: bool,
-    before_sleep: Callable[[RetryCallState], Any] | None = None,
+    logger: Any = None,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` that apply ``policy``."""
+    """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` that apply ``policy``.
+
+    With a ``logger``, each retry logs one warning: the error (secret-free by construction), the
+    wait and the attempt number.
+    """
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
@@ -67,6 +71,14 @@ def tenacity_kwargs(
         "retry": retry_if_exception(lambda e: policy.should_retry(e, idempotent=idempotent)),
         "reraise": True,
     }
-    if before_sleep is not None:
-        kwargs["before_sleep"] = before_sleep
+    if logger is not None:
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            sleep = state.next_action.sleep if state.next_action is not None else 0.0
+            logger.warning(
+                "%s Retrying in %.1fs (attempt %d of %d).", exc, sleep, state.attempt_number + 1, policy.max_attempts
+            )
+
+        kwargs["before_sleep"] = log_retry
     return kwargs

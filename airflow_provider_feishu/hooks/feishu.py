@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import requests
 from airflow.sdk import BaseHook
-from tenacity import RetryCallState, Retrying
+from tenacity import Retrying
 
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
@@ -130,21 +130,8 @@ class FeishuHook(SessionOwner, BaseHook):
         self.log.debug("Feishu %s %s: HTTP %s", request.method, request.name, response.status_code)
         return request.parse(response.status_code, response.headers, response.content, secrets=config.secrets)
 
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        wait = state.next_action.sleep if state.next_action is not None else 0.0
-        self.log.warning(
-            "%s Retrying in %.1fs (attempt %d of %d).",
-            exc,
-            wait,
-            state.attempt_number + 1,
-            self.config.retry.max_attempts,
-        )
-
     def _exchange_with_retries(self, request: ApiRequest[T], token: str | None) -> T:
-        retrying = Retrying(
-            **tenacity_kwargs(self.config.retry, idempotent=request.idempotent, before_sleep=self._log_retry)
-        )
+        retrying = Retrying(**tenacity_kwargs(self.config.retry, idempotent=request.idempotent, logger=self.log))
         return retrying(self._exchange, request, token)
 
     def call(self, request: ApiRequest[T]) -> T:

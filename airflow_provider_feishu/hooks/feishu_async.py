@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState
+from tenacity import AsyncRetrying
 
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
@@ -153,21 +153,8 @@ class AsyncFeishuClient:
                 done()
         return request.parse(response.status_code, response.headers, response.content, secrets=self.config.secrets)
 
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        wait = state.next_action.sleep if state.next_action is not None else 0.0
-        self.log.warning(
-            "%s Retrying in %.1fs (attempt %d of %d).",
-            exc,
-            wait,
-            state.attempt_number + 1,
-            self.config.retry.max_attempts,
-        )
-
     async def _exchange_with_retries(self, request: ApiRequest[T], token: str | None) -> T:
-        retrying = AsyncRetrying(
-            **tenacity_kwargs(self.config.retry, idempotent=request.idempotent, before_sleep=self._log_retry)
-        )
+        retrying = AsyncRetrying(**tenacity_kwargs(self.config.retry, idempotent=request.idempotent, logger=self.log))
         return await retrying(self._exchange, request, token)
 
     async def call(self, request: ApiRequest[T]) -> T:

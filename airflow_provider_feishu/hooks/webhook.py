@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.sdk import BaseHook
-from tenacity import RetryCallState, Retrying
+from tenacity import Retrying
 
 from airflow_provider_feishu.api.errors import FeishuConfigError, FeishuConnectionError, FeishuError
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
@@ -265,11 +265,6 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
             raise FeishuConnectionError(config.label, failure[0], may_have_arrived=failure[1])
         return request.parse(response.status_code, response.headers, response.content, secrets=config.secrets)
 
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        wait = state.next_action.sleep if state.next_action is not None else 0.0
-        self.log.warning("%s Retrying in %.1fs (attempt %d).", exc, wait, state.attempt_number + 1)
-
     def send(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
         """Post a ready webhook body (``{"msg_type": ..., "content" | "card": {...}}``).
 
@@ -278,7 +273,7 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
         """
         config = self.config
         webhook_request(config.token, payload, label=config.label)  # validate before any wait
-        retrying = Retrying(**tenacity_kwargs(config.retry, idempotent=False, before_sleep=self._log_retry))
+        retrying = Retrying(**tenacity_kwargs(config.retry, idempotent=False, logger=self.log))
         result = retrying(self._exchange, config, payload)
         self.log.info("Posted a message (msg_type=%s) to the %s.", payload.get("msg_type"), config.label)
         return result
@@ -331,7 +326,7 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
                     raise FeishuConnectionError(config.label, failure[0], may_have_arrived=failure[1])
                 return request.parse(response.status_code, response.headers, response.content, secrets=config.secrets)
 
-            retrying = AsyncRetrying(**tenacity_kwargs(config.retry, idempotent=False, before_sleep=self._log_retry))
+            retrying = AsyncRetrying(**tenacity_kwargs(config.retry, idempotent=False, logger=self.log))
             result: Mapping[str, Any] = await retrying(exchange)
         self.log.info("Posted a message (msg_type=%s) to the %s.", payload.get("msg_type"), config.label)
         return result

@@ -153,11 +153,9 @@ class Flaky:
         return "ok"
 
 
-def run(policy: RetryPolicy, fn: Flaky, *, idempotent: bool, before_sleep=None):
+def run(policy: RetryPolicy, fn: Flaky, *, idempotent: bool, logger=None):
     sleeps: list[float] = []
-    retrying = tenacity.Retrying(
-        **tenacity_kwargs(policy, idempotent=idempotent, before_sleep=before_sleep), sleep=sleeps.append
-    )
+    retrying = tenacity.Retrying(**tenacity_kwargs(policy, idempotent=idempotent, logger=logger), sleep=sleeps.append)
     return retrying(fn), sleeps
 
 
@@ -227,12 +225,21 @@ def test_tenacity_sleeps_follow_the_policy():
     assert 1.5 <= sleeps[3] <= 3.0
 
 
-def test_before_sleep_is_called_per_retry():
-    seen: list[int] = []
+def test_each_retry_logs_one_warning():
+    class Recorder:
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def warning(self, fmt: str, *args: object) -> None:
+            self.lines.append(fmt % args)
+
+    recorder = Recorder()
     fn = Flaky(ERRORS["server_5xx"], ERRORS["server_5xx"])
-    result, _ = run(RetryPolicy(), fn, idempotent=True, before_sleep=lambda s: seen.append(s.attempt_number))
+    result, sleeps = run(RetryPolicy(max_attempts=4), fn, idempotent=True, logger=recorder)
     assert result == "ok"
-    assert seen == [1, 2]
+    assert len(recorder.lines) == 2
+    assert recorder.lines[0].endswith(f"Retrying in {sleeps[0]:.1f}s (attempt 2 of 4).")
+    assert "attempt 3 of 4" in recorder.lines[1]
 
 
 def test_before_sleep_omitted_by_default():
