@@ -53,6 +53,16 @@ FEISHU_CONN_FIELDS: dict[str, Any] = {
         "description": "Cap of the exponential backoff between retries.",
         "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
     },
+    "rate_limit_per_second": {
+        "label": "Rate limit per second",
+        "description": "Calls per second this process keeps each API of the app under (Feishu: 50); 0 = off.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 50},
+    },
+    "rate_limit_per_minute": {
+        "label": "Rate limit per minute",
+        "description": "Calls per minute this process keeps each API of the app under (Feishu: 1000); 0 = off.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 1000},
+    },
     "max_rate_limit_wait": {
         "label": "Max rate-limit wait (seconds)",
         "description": "Longest wait honoured from Feishu's x-ogw-ratelimit-reset before retrying.",

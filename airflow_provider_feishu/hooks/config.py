@@ -20,6 +20,9 @@ from airflow_provider_feishu.api.retry_policy import RetryPolicy
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 4
+#: Feishu's limit for the batch-message APIs, per app and API (feishu-api.md §2-§4, level 4).
+DEFAULT_PER_SECOND = 50
+DEFAULT_PER_MINUTE = 1000
 
 
 class ConnectionLike(Protocol):
@@ -44,6 +47,8 @@ class FeishuConnectionConfig:
     timeout: float = DEFAULT_TIMEOUT
     proxy: str | None = field(default=None, repr=False)  # may embed proxy credentials
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: (limit, seconds) windows this process keeps each API of the app under; () = no pacing.
+    rate_limits: tuple[tuple[int, float], ...] = ((DEFAULT_PER_SECOND, 1.0), (DEFAULT_PER_MINUTE, 60.0))
 
     @property
     def cache_key(self) -> tuple[str, str, str]:
@@ -162,6 +167,14 @@ def config_from_connection(
         max_delay=_number(conn_id, extras, "retry_max_delay", defaults.max_delay, minimum=0),
         max_rate_limit_wait=_number(conn_id, extras, "max_rate_limit_wait", defaults.max_rate_limit_wait, minimum=0),
     )
+    rate_limits = tuple(
+        (int(limit), period)
+        for name, default, period in (
+            ("rate_limit_per_second", DEFAULT_PER_SECOND, 1.0),
+            ("rate_limit_per_minute", DEFAULT_PER_MINUTE, 60.0),
+        )
+        if (limit := _number(conn_id, extras, name, default, minimum=0)) >= 1
+    )
     proxy = extra_value(extras, "proxy")
     if proxy is not None and not isinstance(proxy, str):
         raise _fail(conn_id, "extra 'proxy'", "must be a URL string such as http://proxy:3128.")
@@ -173,4 +186,5 @@ def config_from_connection(
         timeout=timeout,
         proxy=proxy or None,
         retry=retry,
+        rate_limits=rate_limits,
     )

@@ -26,6 +26,7 @@ from airflow_provider_feishu.api.errors import (
 from airflow_provider_feishu.api.results import BatchProgress, BatchSendResult, ReadStats, SentMessage, UrgentResult
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
+from airflow_provider_feishu.hooks.rate_limit import shared_thread_pacer
 from airflow_provider_feishu.hooks.session import SessionOwner
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
 
@@ -113,6 +114,9 @@ class FeishuHook(SessionOwner, BaseHook):
         headers = {"Content-Type": "application/json; charset=utf-8"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
+            if config.rate_limits:
+                # Hooks of one app in this process share Feishu's per-API quota (50/s, 1000/min).
+                shared_thread_pacer((config.base_url, config.app_id, request.name), config.rate_limits).wait()
         try:
             response = self.session.request(
                 request.method,

@@ -153,3 +153,56 @@ def shared_pacer(base_url: str, app_id: str) -> SlidingWindowPacer:
         if pacer is None:
             pacer = pacers[key] = SlidingWindowPacer()
         return pacer
+
+
+class ReservationPacer:
+    """Paces callers across threads (and event loops) of one process on send times alone.
+
+    Each caller reserves the next free send time under a lock (O(1), never blocking) and then
+    sleeps once until it: no polling, callers go in arrival order. Sync callers sleep with
+    :func:`time.sleep`, async callers with :func:`asyncio.sleep`. Latency jitter is absorbed only by
+    the windows' ``slack``; :class:`SlidingWindowPacer`'s :meth:`~SlidingWindowPacer.acquire` is
+    the stricter choice where callers can report completion.
+    """
+
+    def __init__(self, windows: Sequence[tuple[int, float]], *, slack: float = DEFAULT_SLACK) -> None:
+        self._window = SlidingWindowPacer(windows, slack=slack)
+        self._lock = threading.Lock()
+
+    def _delay(self) -> float:
+        with self._lock:
+            return self._window.reserve() - time.monotonic()
+
+    def wait(self) -> float:
+        """Block until one more request fits; returns the seconds waited."""
+        delay = self._delay()
+        if delay > 0:
+            time.sleep(delay)
+        return max(delay, 0.0)
+
+    async def await_turn(self) -> float:
+        """Like :meth:`wait`, without blocking the event loop."""
+        delay = self._delay()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return max(delay, 0.0)
+
+
+_thread_pacers: dict[tuple[object, ...], ReservationPacer] = {}
+
+
+def shared_thread_pacer(
+    key: tuple[object, ...], windows: Sequence[tuple[int, float]], *, slack: float = DEFAULT_SLACK
+) -> ReservationPacer:
+    """The :class:`ReservationPacer` every hook of this process shares for ``key`` (created on first use).
+
+    Sync hooks of one app in one worker process (threads of a long task, a poke loop) share it,
+    so together they stay under Feishu's limit instead of collecting 429s. ``windows`` is part of
+    the key: connections that configure different limits do not share a pacer.
+    """
+    full_key = (*key, tuple(windows), slack)
+    with _registry_guard:
+        pacer = _thread_pacers.get(full_key)
+        if pacer is None:
+            pacer = _thread_pacers[full_key] = ReservationPacer(windows, slack=slack)
+        return pacer

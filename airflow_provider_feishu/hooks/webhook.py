@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,7 @@ from airflow_provider_feishu.api.webhook import (
     WebhookRequest,
     webhook_request,
 )
-from airflow_provider_feishu.hooks.rate_limit import SlidingWindowPacer
+from airflow_provider_feishu.hooks.rate_limit import ReservationPacer
 from airflow_provider_feishu.hooks.session import USER_AGENT, SessionOwner
 from airflow_provider_feishu.hooks.webhook_config import CONN_TYPE, WebhookConfig, webhook_config_from_connection
 
@@ -44,13 +43,8 @@ PACER_SLACK = 0.2
 # --- pacing ----------------------------------------------------------------------------------
 
 
-class WebhookPacer:
-    """Keeps one process's posts to one bot under 5/s and 100/min; safe across threads and loops.
-
-    Each caller reserves the next free send time under a lock (O(1), never blocking) and then
-    sleeps once until it: no polling, and callers go in arrival order. Sync callers sleep with
-    :func:`time.sleep`, async callers with :func:`asyncio.sleep`, so the event loop never blocks.
-    """
+class WebhookPacer(ReservationPacer):
+    """Keeps one process's posts to one bot under 5/s and 100/min; safe across threads and loops."""
 
     def __init__(
         self,
@@ -59,28 +53,7 @@ class WebhookPacer:
         *,
         slack: float = PACER_SLACK,
     ) -> None:
-        self._window = SlidingWindowPacer(((per_second, 1.0), (per_minute, 60.0)), slack=slack)
-        self._lock = threading.Lock()
-
-    def _delay(self) -> float:
-        with self._lock:
-            return self._window.reserve() - time.monotonic()
-
-    def wait(self) -> float:
-        """Block until one more post fits; returns the seconds waited."""
-        delay = self._delay()
-        if delay > 0:
-            time.sleep(delay)
-        return max(delay, 0.0)
-
-    async def await_turn(self) -> float:
-        """Like :meth:`wait`, without blocking the event loop."""
-        import asyncio
-
-        delay = self._delay()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        return max(delay, 0.0)
+        super().__init__(((per_second, 1.0), (per_minute, 60.0)), slack=slack)
 
 
 _pacers: dict[str, WebhookPacer] = {}

@@ -371,3 +371,39 @@ def test_one_keep_alive_session_per_hook(conn):
     assert hook.get_conn() is session
     hook.close()
     assert hook.get_conn() is not session
+
+
+@pytest.mark.timeout(120)
+def test_threads_of_one_app_share_the_rate_limit(emu, monkeypatch):
+    """Eight threads with their own hooks stay under the limit together: no 429, no failure."""
+    emu.set_rate_limits(per_second=20, per_minute=None)
+    extra = {**FAST_RETRIES, "rate_limit_per_second": 20, "rate_limit_per_minute": 0}
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", emu.connection_json(extra=extra))
+    batch_id = send_batch(emu)
+    failures: list[BaseException] = []
+
+    def reader() -> None:
+        hook = FeishuHook()
+        for _ in range(10):
+            try:
+                hook.get_batch_message_read_user(batch_id)
+            except BaseException as err:  # pragma: no cover - reported below
+                failures.append(err)
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert emu.request_count("read_user") == 80
+    assert [entry for entry in emu.requests_log if entry[3] == 429] == []
+
+
+def test_rate_limit_extras_configure_the_pacing(conn, monkeypatch):
+    assert FeishuHook().config.rate_limits == ((50, 1.0), (1000, 60.0))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FEISHU_DEFAULT",
+        conn.connection_json(extra={"rate_limit_per_second": "0", "rate_limit_per_minute": "0"}),
+    )
+    assert FeishuHook().config.rate_limits == ()
