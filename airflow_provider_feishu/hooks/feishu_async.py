@@ -93,7 +93,9 @@ class AsyncFeishuClient:
     """Async Feishu calls over one keep-alive ``httpx.AsyncClient`` for the client's whole life.
 
     Use ``async with AsyncFeishuClient.from_conn_id("feishu_default") as client``, or build it
-    from a :class:`FeishuConnectionConfig`. ``pacer`` (optional) is awaited before every request,
+    from a :class:`FeishuConnectionConfig`. With ``share_rate_limit`` every client of the app in this
+    event loop shares one pacer per API at the connection's rate limits (what triggers use);
+    ``pacer`` (optional) replaces that and is awaited before every request,
     so many clients of one app can share Feishu's rate limit.
     """
 
@@ -102,10 +104,12 @@ class AsyncFeishuClient:
         config: FeishuConnectionConfig,
         *,
         pacer: RequestPacer | None = None,
+        share_rate_limit: bool = False,
         logger: logging.Logger | logging.LoggerAdapter | None = None,
     ) -> None:
         self.config = config
         self.pacer = pacer
+        self.share_rate_limit = share_rate_limit
         self.log = logger or log
         self._client = httpx.AsyncClient(
             base_url=config.base_url,
@@ -136,8 +140,18 @@ class AsyncFeishuClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    def _pacer_for(self, request: ApiRequest[Any]) -> RequestPacer | None:
+        if self.pacer is not None:
+            return self.pacer
+        if self.share_rate_limit and request.auth and self.config.rate_limits:
+            from airflow_provider_feishu.hooks.rate_limit import shared_pacer
+
+            return shared_pacer(self.config.base_url, self.config.app_id, request.name, self.config.rate_limits)
+        return None
+
     async def _exchange(self, request: ApiRequest[T], token: str | None) -> T:
-        done = await self.pacer.acquire() if self.pacer is not None else None
+        pacer = self._pacer_for(request)
+        done = await pacer.acquire() if pacer is not None else None
         headers = {"Content-Type": "application/json; charset=utf-8"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"

@@ -131,27 +131,33 @@ class SlidingWindowPacer:
         return done
 
 
-PacerKey = tuple[str, str]
+PacerKey = tuple[object, ...]
 
 _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[PacerKey, SlidingWindowPacer]] = (
     weakref.WeakKeyDictionary()
 )
 _registry_guard = threading.Lock()
 
+DEFAULT_WINDOWS: tuple[tuple[int, float], ...] = ((FEISHU_PER_SECOND, 1.0), (FEISHU_PER_MINUTE, 60.0))
 
-def shared_pacer(base_url: str, app_id: str) -> SlidingWindowPacer:
-    """The pacer every caller in this event loop shares for one app (created on first use).
 
-    Keyed by loop because a pacer sleeps with the loop's timers; the triggerer runs all triggers
-    on one loop, so they all share one pacer per app. Must be called from a running loop.
+def shared_pacer(
+    base_url: str, app_id: str, api: str = "", windows: Sequence[tuple[int, float]] = DEFAULT_WINDOWS
+) -> SlidingWindowPacer:
+    """The pacer every caller in this event loop shares for one app and API (created on first use).
+
+    Feishu limits each API of an app separately, so read_user and get_progress each get their own
+    pacer (``api=""`` shares one across all APIs). Keyed by loop because a pacer sleeps with the
+    loop's timers; the triggerer runs all triggers on one loop, so they all share it. Must be
+    called from a running loop.
     """
     loop = asyncio.get_running_loop()
-    key = (base_url.rstrip("/"), app_id)
+    key = (base_url.rstrip("/"), app_id, api, tuple(windows))
     with _registry_guard:
         pacers = _registry.setdefault(loop, {})
         pacer = pacers.get(key)
         if pacer is None:
-            pacer = pacers[key] = SlidingWindowPacer()
+            pacer = pacers[key] = SlidingWindowPacer(windows)
         return pacer
 
 

@@ -145,14 +145,13 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         """Poll until reached, deadline or a permanent error; return the event payload."""
         from airflow_provider_feishu.api.errors import FeishuError
         from airflow_provider_feishu.hooks.feishu_async import AsyncFeishuClient
-        from airflow_provider_feishu.hooks.rate_limit import shared_pacer
 
         bid = self.batch_message_id
         try:
-            client = await AsyncFeishuClient.from_conn_id(self.feishu_conn_id, logger=self.log)
+            # Every trigger of this app in the triggerer shares one pacer per API.
+            client = await AsyncFeishuClient.from_conn_id(self.feishu_conn_id, logger=self.log, share_rate_limit=True)
         except Exception as err:  # a missing or invalid connection: no wait can fix it
             return event_payload("error", bid, None, permanent_error_message(bid, err))
-        client.pacer = shared_pacer(client.config.base_url, client.config.app_id)
         verdict: ReadVerdict | None = None
         polls = 0
         error_streak = 0

@@ -51,16 +51,11 @@ PERMANENT: list[dict[str, Any]] = [{"status": 400, "code": 230027, "times": 1}] 
 
 
 def test_soak(monkeypatch):
-    # The triggers' shared pacer keeps one app under Feishu's 1000/min; here the emulator's limits
-    # are off and the point is volume, so each loop gets a pacer that lets the polls through.
-    from airflow_provider_feishu.hooks import rate_limit
-
-    monkeypatch.setattr(
-        rate_limit, "shared_pacer", lambda base_url, app_id: rate_limit.SlidingWindowPacer(((10**6, 1.0),))
-    )
     rng = random.Random(7)
     with FeishuEmulator(rate_limits=False, reading=QUIET) as emu:
-        connect(monkeypatch, emu)
+        # The emulator's limits are off and the point is volume: the connection switches the
+        # client-side pacing off too (otherwise Feishu's 1000/min would hold the polls back).
+        connect(monkeypatch, emu, rate_limit_per_second=0, rate_limit_per_minute=0)
         hook = FeishuHook()
         users = open_ids(emu, 10)
         bids = [
