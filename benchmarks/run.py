@@ -153,7 +153,9 @@ def bench_hook(calls: int, block: int) -> None:
     import requests
 
     emu = Emulator(batches=1, cross_start=0, cross_span=0)
-    os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = emu.connection()
+    # The emulator's limits are off here and so is the client-side pacing: this measures the hook's
+    # own overhead (benchmark 4 measures the pacing against a limit).
+    os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = emu.connection(rate_limit_per_second=0, rate_limit_per_minute=0)
     from airflow_provider_feishu.hooks.feishu import FeishuHook
 
     bid = emu.info["batches"][0]
@@ -397,8 +399,8 @@ def bench_throughput(reads: int, threads: int, paced: bool = True) -> None:
         f"{rate:.1f}/s ok, {len(failed)} failed, {r429} x 429",
         "50/s",
         f"{rate / 50:.0%}",
-        ">= 90%, 0 failed",
-        rate / 50 >= 0.9 and not failed,
+        ">= 90%, 0 failed" if paced else "(info: what the pacer prevents)",
+        (rate / 50 >= 0.9 and not failed) if paced else None,
     )
     if failed:
         NOTES.append(f"throughput: first failure: {failed[0]}")
