@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseNotifier
-
-from airflow_provider_feishu.notifications.content import build_message, notification_uuid
+from airflow_provider_feishu.notifications.base import FeishuMessageNotifier
+from airflow_provider_feishu.notifications.content import notification_uuid
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
     from airflow_provider_feishu.messages import Message
 
 
-class FeishuNotifier(BaseNotifier):
+class FeishuNotifier(FeishuMessageNotifier):
     """Sends a notification as the app's bot through im/v1, once per callback.
 
     Without ``text`` and ``title`` it sends a card about the task: red on failure, with the dag,
@@ -76,15 +75,10 @@ class FeishuNotifier(BaseNotifier):
         uuid: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(text=text, title=title, template=template, at_user_ids=at_user_ids, at_all=at_all, **kwargs)
         self.feishu_conn_id = feishu_conn_id
         self.receive_id = receive_id
         self.receive_id_type = receive_id_type
-        self.text = text
-        self.title = title
-        self.template = template
-        self.at_user_ids = at_user_ids
-        self.at_all = at_all
         self.uuid = uuid
 
     @cached_property
@@ -93,17 +87,6 @@ class FeishuNotifier(BaseNotifier):
         from airflow_provider_feishu.hooks.feishu import FeishuHook
 
         return FeishuHook(feishu_conn_id=self.feishu_conn_id)
-
-    def message(self, context: Context) -> Message:
-        """The message this notifier sends for ``context``."""
-        return build_message(
-            context,
-            text=self.text,
-            title=self.title,
-            template=self.template,
-            at_user_ids=self.at_user_ids,
-            at_all=self.at_all,
-        )
 
     def _uuid(self, context: Context, message: Message) -> str | None:
         return self.uuid or notification_uuid(context, self.receive_id_type, self.receive_id, message)

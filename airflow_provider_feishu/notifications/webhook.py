@@ -16,18 +16,15 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseNotifier
-
-from airflow_provider_feishu.notifications.content import build_message
+from airflow_provider_feishu.notifications.base import FeishuMessageNotifier
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_feishu.hooks.webhook import FeishuWebhookHook
-    from airflow_provider_feishu.messages import Message
 
 
-class FeishuWebhookNotifier(BaseNotifier):
+class FeishuWebhookNotifier(FeishuMessageNotifier):
     """Posts a notification through a custom bot (``feishu_webhook`` connection).
 
     Without ``text`` and ``title`` it posts a card about the task: red on failure, with the dag,
@@ -59,13 +56,8 @@ class FeishuWebhookNotifier(BaseNotifier):
         at_all: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(text=text, title=title, template=template, at_user_ids=at_user_ids, at_all=at_all, **kwargs)
         self.feishu_webhook_conn_id = feishu_webhook_conn_id
-        self.text = text
-        self.title = title
-        self.template = template
-        self.at_user_ids = at_user_ids
-        self.at_all = at_all
 
     @cached_property
     def hook(self) -> FeishuWebhookHook:
@@ -73,17 +65,6 @@ class FeishuWebhookNotifier(BaseNotifier):
         from airflow_provider_feishu.hooks.webhook import FeishuWebhookHook
 
         return FeishuWebhookHook(feishu_webhook_conn_id=self.feishu_webhook_conn_id)
-
-    def message(self, context: Context) -> Message:
-        """The message this notifier posts for ``context``."""
-        return build_message(
-            context,
-            text=self.text,
-            title=self.title,
-            template=self.template,
-            at_user_ids=self.at_user_ids,
-            at_all=self.at_all,
-        )
 
     def notify(self, context: Context) -> None:
         self.hook.send_message(self.message(context))
