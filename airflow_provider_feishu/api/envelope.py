@@ -25,10 +25,6 @@ from airflow_provider_feishu.api.errors import (
 )
 
 RATE_LIMIT_CODE = 99991400
-#: Codes that mean "this tenant_access_token is no good": evict, refetch, retry once
-#: (the Go SDK retries on the same three; feishu-api.md §1.4).
-TOKEN_INVALID_CODES = frozenset({99991663, 99991664, 99991671})
-
 # code -> (error class, hint or None for the class default). Sources: feishu-api.md §2-§7, §10.
 _CODES: dict[int, tuple[type[FeishuAPIError], str | None]] = {
     # rate limits
@@ -74,10 +70,13 @@ _CODES: dict[int, tuple[type[FeishuAPIError], str | None]] = {
     9499: (FeishuBadRequestError, "The webhook body was malformed."),
     # server side; 11246 "Service Internal Error" is documented as retryable (feishu-api.md §2).
     11246: (FeishuServerError, None),
+    # batch_send's daily cap: a rate limit, but retrying before tomorrow does not help.
+    11247: (FeishuRateLimitError, "batch_send's daily cap (500,000 messages per app) is used up."),
 }
-# Daily cap of batch_send: retrying before tomorrow does not help.
 _NOT_RETRYABLE_RATE_LIMITS = frozenset({11247})
-_CODES[11247] = (FeishuRateLimitError, "batch_send's daily cap (500,000 messages per app) is used up.")
+#: Codes that mean "this tenant_access_token is no good": evict, refetch, retry once
+#: (the Go SDK retries on the same three; feishu-api.md §1.4). Derived from the table above.
+TOKEN_INVALID_CODES = frozenset(code for code, (cls, _) in _CODES.items() if cls is FeishuTokenInvalidError)
 
 _SNIPPET_CHARS = 120
 _TAGS = re.compile(r"<[^>]{0,200}>")

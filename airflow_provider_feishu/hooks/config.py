@@ -17,12 +17,10 @@ from urllib.parse import urlsplit
 from airflow_provider_feishu.api.endpoints import DOMAINS
 from airflow_provider_feishu.api.errors import FeishuConfigError
 from airflow_provider_feishu.api.retry_policy import RetryPolicy
+from airflow_provider_feishu.hooks.rate_limit import FEISHU_PER_MINUTE, FEISHU_PER_SECOND
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 4
-#: Feishu's limit for the batch-message APIs, per app and API (feishu-api.md §2-§4, level 4).
-DEFAULT_PER_SECOND = 50
-DEFAULT_PER_MINUTE = 1000
 
 
 class ConnectionLike(Protocol):
@@ -48,7 +46,7 @@ class FeishuConnectionConfig:
     proxy: str | None = field(default=None, repr=False)  # may embed proxy credentials
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: (limit, seconds) windows this process keeps each API of the app under; () = no pacing.
-    rate_limits: tuple[tuple[int, float], ...] = ((DEFAULT_PER_SECOND, 1.0), (DEFAULT_PER_MINUTE, 60.0))
+    rate_limits: tuple[tuple[int, float], ...] = ((FEISHU_PER_SECOND, 1.0), (FEISHU_PER_MINUTE, 60.0))
 
     @property
     def cache_key(self) -> tuple[str, str, str]:
@@ -170,8 +168,8 @@ def config_from_connection(
     rate_limits = tuple(
         (int(limit), period)
         for name, default, period in (
-            ("rate_limit_per_second", DEFAULT_PER_SECOND, 1.0),
-            ("rate_limit_per_minute", DEFAULT_PER_MINUTE, 60.0),
+            ("rate_limit_per_second", FEISHU_PER_SECOND, 1.0),
+            ("rate_limit_per_minute", FEISHU_PER_MINUTE, 60.0),
         )
         if (limit := _number(conn_id, extras, name, default, minimum=0)) >= 1
     )

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from airflow_provider_feishu.hooks.feishu import FeishuHook
 
 BATCH_SEND_RESULT_KEY = "batch_send_result"
-MAX_UUID_CHARS = 50
 
 
 def id_list(name: str, value: Any) -> list[str] | None:
@@ -127,6 +126,8 @@ def build_message(
 
 def task_instance_uuid(context: Context) -> str:
     """A stable idempotency key for this task instance: the same on every retry, <= 50 chars."""
+    from airflow_provider_feishu.api.endpoints import MAX_UUID_CHARS
+
     ti = context["ti"]
     key = f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{getattr(ti, 'map_index', -1)}"
     return "af-" + hashlib.sha256(key.encode()).hexdigest()[: MAX_UUID_CHARS - 3]
