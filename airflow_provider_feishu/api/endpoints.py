@@ -16,6 +16,15 @@ from urllib.parse import quote
 from airflow_provider_feishu.api import results
 from airflow_provider_feishu.api.envelope import parse_envelope
 from airflow_provider_feishu.api.errors import FeishuConfigError
+from airflow_provider_feishu.api.paging import Page
+from airflow_provider_feishu.api.receipts import (
+    ChatMember,
+    MessageReaction,
+    ReadReceipt,
+    parse_chat_members_page,
+    parse_reactions_page,
+    parse_read_users_page,
+)
 
 T = TypeVar("T")
 
@@ -217,7 +226,7 @@ def create_message_request(
             parsed = None
         if not isinstance(parsed, dict):
             raise FeishuConfigError(
-                "content must be a dict or a JSON object string such as '{\"text\": \"hi\"}'; "
+                'content must be a dict or a JSON object string such as \'{"text": "hi"}\'; '
                 "got text that is not a JSON object."
             )
         content_text = content
@@ -262,4 +271,130 @@ def urgent_app_request(
         json={"user_id_list": ids},
         # Buzzing twice notifies twice; treat it like a send.
         idempotent=False,
+    )
+
+
+# --- who has read: read receipts, chat members, reactions, replies ------------------------------
+# Largest page sizes Feishu allows (Feishu docs: message read_users 1-100, chat-members/get max 100,
+# message-reaction list max 50).
+READ_USERS_PAGE_SIZE = 100
+CHAT_MEMBERS_PAGE_SIZE = 100
+REACTIONS_PAGE_SIZE = 50
+IM_MSG_TYPES = (
+    "text",
+    "post",
+    "image",
+    "file",
+    "audio",
+    "media",
+    "sticker",
+    "interactive",
+    "share_chat",
+    "share_user",
+)
+
+
+def _paged(params: dict[str, str], page_size: int, page_token: str | None) -> dict[str, str]:
+    params["page_size"] = str(page_size)
+    if page_token is not None:
+        params["page_token"] = require_id("page_token", page_token)
+    return params
+
+
+def read_users_request(
+    message_id: str, *, user_id_type: str = "open_id", page_token: str | None = None
+) -> ApiRequest[Page[ReadReceipt]]:
+    """GET im/v1/messages/:message_id/read_users — one page of who read a message the bot sent.
+
+    Only the bot's own im/v1 messages, within 7 days, while the bot is in the chat; never batch
+    messages (Feishu docs: message read_users).
+    """
+    _choice("user_id_type", user_id_type, USER_ID_TYPES)
+    mid = require_id("message_id", message_id)
+    if mid.startswith(("bm-", "bm_")):
+        raise FeishuConfigError(
+            f"message_id {mid!r:.60} is a batch message; Feishu says who read only im/v1 messages. "
+            "Wait on a batch message with FeishuReadThresholdSensor (counts only)."
+        )
+    return ApiRequest(
+        name="read_users",
+        method="GET",
+        path=f"/open-apis/im/v1/messages/{_path_id(mid)}/read_users",
+        parser=parse_read_users_page,
+        params=_paged({"user_id_type": user_id_type}, READ_USERS_PAGE_SIZE, page_token),
+    )
+
+
+def chat_members_request(
+    chat_id: str, *, member_id_type: str = "open_id", page_token: str | None = None
+) -> ApiRequest[Page[ChatMember]]:
+    """GET im/v1/chats/:chat_id/members — one page of a chat's members (bots are left out)."""
+    _choice("member_id_type", member_id_type, USER_ID_TYPES)
+    cid = _path_id(require_id("chat_id", chat_id))
+    return ApiRequest(
+        name="chat_members",
+        method="GET",
+        path=f"/open-apis/im/v1/chats/{cid}/members",
+        parser=parse_chat_members_page,
+        params=_paged({"member_id_type": member_id_type}, CHAT_MEMBERS_PAGE_SIZE, page_token),
+    )
+
+
+def message_reactions_request(
+    message_id: str,
+    *,
+    emoji_type: str | None = None,
+    user_id_type: str = "open_id",
+    page_token: str | None = None,
+) -> ApiRequest[Page[MessageReaction]]:
+    """GET im/v1/messages/:message_id/reactions — one page of reactions (of one emoji_type, if given).
+
+    ``emoji_type`` is case-sensitive (``THUMBSUP``, ``OK``, ``CheckMark``...).
+    """
+    _choice("user_id_type", user_id_type, USER_ID_TYPES)
+    mid = _path_id(require_id("message_id", message_id))
+    params = {"user_id_type": user_id_type}
+    if emoji_type is not None:
+        params["reaction_type"] = require_id("emoji_type", emoji_type)
+    return ApiRequest(
+        name="message_reactions",
+        method="GET",
+        path=f"/open-apis/im/v1/messages/{mid}/reactions",
+        parser=parse_reactions_page,
+        params=_paged(params, REACTIONS_PAGE_SIZE, page_token),
+    )
+
+
+def reply_message_request(
+    message_id: str,
+    msg_type: str,
+    content: str | Mapping[str, Any],
+    *,
+    uuid: str | None = None,
+    reply_in_thread: bool = False,
+) -> ApiRequest[results.SentMessage]:
+    """POST im/v1/messages/:message_id/reply — reply to a message in its chat (or its thread).
+
+    ``content`` is built as for message create; the same ``uuid`` rule applies (at most one
+    delivery per uuid within an hour), so with a uuid the request is safe to repeat.
+    """
+    mid = _path_id(require_id("message_id", message_id))
+    _choice("msg_type", msg_type, IM_MSG_TYPES)
+    if not isinstance(reply_in_thread, bool):
+        raise FeishuConfigError(f"reply_in_thread must be True or False, got {reply_in_thread!r:.40}.")
+    # Validate content and uuid exactly as message create does, then reuse its body.
+    create = create_message_request("unused", msg_type, content, uuid=uuid)
+    assert create.json is not None
+    body: dict[str, Any] = {"msg_type": msg_type, "content": create.json["content"]}
+    if uuid is not None:
+        body["uuid"] = uuid
+    if reply_in_thread:
+        body["reply_in_thread"] = True
+    return ApiRequest(
+        name="message_reply",
+        method="POST",
+        path=f"/open-apis/im/v1/messages/{mid}/reply",
+        parser=results.parse_sent_message,
+        json=body,
+        idempotent=uuid is not None,
     )
