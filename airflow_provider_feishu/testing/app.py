@@ -50,6 +50,11 @@ ROUTES: list[tuple[str, re.Pattern[str], str, bool]] = [
     ("POST", re.compile(r"^/open-apis/im/v1/messages$"), "message_create", True),
     ("PATCH", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/urgent_app$"), "urgent_app", True),
     ("POST", re.compile(r"^/open-apis/bot/v2/hook/(?P<id>[^/]+)$"), "webhook", False),
+    # who has read (tracking.py)
+    ("GET", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/read_users$"), "read_users", True),
+    ("GET", re.compile(r"^/open-apis/im/v1/chats/(?P<id>[^/]+)/members$"), "chat_members", True),
+    ("GET", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/reactions$"), "message_reactions", True),
+    ("POST", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/reply$"), "message_reply", True),
 ]
 
 
@@ -273,6 +278,15 @@ class EmulatorApp:
         if name == "urgent_app":
             utype = query.get("user_id_type", [None])[0]
             return (*world.op_urgent_app(app_id, params["id"], utype, None if body is _BAD_JSON else body), [])
+        # who has read (tracking.py)
+        if name == "read_users":
+            return (*world.tracking.op_read_users(app_id, params["id"], query), [])
+        if name == "chat_members":
+            return (*world.tracking.op_chat_members(app_id, params["id"], query), [])
+        if name == "message_reactions":
+            return (*world.tracking.op_reactions(app_id, params["id"], query), [])
+        if name == "message_reply":
+            return (*world.tracking.op_reply(app_id, params["id"], None if body is _BAD_JSON else body), [])
         raise AssertionError(name)  # pragma: no cover
 
     # ------------------------------------------------------------------ admin

@@ -19,6 +19,7 @@ from typing import Any
 from .clock import Clock
 from .reading import INF, ReadingModel, Timeline
 from .state import ROOT_DEPARTMENT, Tenant
+from .tracking import ReadTracking
 
 TOKEN_TTL = 7200
 TOKEN_RENEW_BELOW = 1800
@@ -132,6 +133,7 @@ class World:
             self.counts: Counter[str] = Counter()
             self.log: list[tuple[float, str, str, int, int | None]] = []
             self.webhook_log: list[dict[str, Any]] = []
+            self.tracking = ReadTracking(self)  # who read which im/v1 message (see tracking.py)
 
     def hex(self, n: int) -> str:
         return f"{self._rng.getrandbits(4 * n):0{n}x}"
@@ -445,6 +447,7 @@ class World:
                 self.inbox.setdefault(open_id, []).append(entry)
             else:
                 self.chat_log.setdefault(chat_id, []).append(entry)
+            self.tracking.on_message(message)
         return 200, {"code": 0, "msg": "success", "data": self._public(message)}
 
     @staticmethod
@@ -479,11 +482,12 @@ class World:
                     invalid.append(raw)
                 else:
                     targets.append(user["open_id"])
-            if any(self.urgent_unread[o] >= MAX_UNREAD_URGENT for o in targets):
+            if any(self.tracking.unread_buzzes(o) >= MAX_UNREAD_URGENT for o in targets):
                 return im_error(E_TOO_MANY_URGENT)
             for o in targets:
                 self.urgent_unread[o] += 1
                 message["_urgent"].append(o)
+                self.tracking.remind("buzz", message_id, o)
         return 200, {"code": 0, "msg": "success", "data": {"invalid_user_id_list": invalid}}
 
     # ------------------------------------------------------------------ custom-bot webhook
