@@ -16,7 +16,7 @@ from urllib.parse import quote
 from airflow_provider_feishu.api import results
 from airflow_provider_feishu.api.envelope import parse_envelope
 from airflow_provider_feishu.api.errors import FeishuConfigError
-from airflow_provider_feishu.api.paging import Page
+from airflow_provider_feishu.api.paging import Page, Steps, all_pages
 from airflow_provider_feishu.api.receipts import (
     ChatMember,
     MessageReaction,
@@ -397,4 +397,25 @@ def reply_message_request(
         parser=results.parse_sent_message,
         json=body,
         idempotent=uuid is not None,
+    )
+
+
+def all_read_users(message_id: str, *, user_id_type: str = "open_id") -> Steps[list[ReadReceipt]]:
+    """Steps that list every reader of a message, page after page (drive them with a transport)."""
+    return all_pages(lambda token: read_users_request(message_id, user_id_type=user_id_type, page_token=token))
+
+
+def all_chat_members(chat_id: str, *, member_id_type: str = "open_id") -> Steps[list[ChatMember]]:
+    """Steps that list every (human) member of a chat."""
+    return all_pages(lambda token: chat_members_request(chat_id, member_id_type=member_id_type, page_token=token))
+
+
+def all_message_reactions(
+    message_id: str, *, emoji_type: str | None = None, user_id_type: str = "open_id"
+) -> Steps[list[MessageReaction]]:
+    """Steps that list every person's reaction to a message (of one ``emoji_type``, if given)."""
+    return all_pages(
+        lambda token: message_reactions_request(
+            message_id, emoji_type=emoji_type, user_id_type=user_id_type, page_token=token
+        )
     )

@@ -23,6 +23,8 @@ from airflow_provider_feishu.api.errors import (
     FeishuError,
     FeishuTokenInvalidError,
 )
+from airflow_provider_feishu.api.paging import Steps, drive
+from airflow_provider_feishu.api.receipts import ChatMember, MessageReaction, ReadReceipt
 from airflow_provider_feishu.api.results import BatchProgress, BatchSendResult, ReadStats, SentMessage, UrgentResult
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
@@ -31,6 +33,7 @@ from airflow_provider_feishu.hooks.session import SessionOwner
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def describe_transport_error(err: requests.RequestException, timeout: float) -> tuple[str, bool]:
@@ -227,6 +230,45 @@ class FeishuHook(SessionOwner, BaseHook):
     def urgent_app(self, message_id: str, user_ids: Iterable[str], user_id_type: str = "open_id") -> UrgentResult:
         """Buzz users in the Feishu app about a message the bot sent."""
         return self.call(endpoints.urgent_app_request(message_id, user_ids, user_id_type=user_id_type))
+
+    # --- who has read: receipts, members, reactions, replies ----------------------------------
+
+    def run_steps(self, steps: Steps[R]) -> R:
+        """Drive sans-IO steps from :mod:`airflow_provider_feishu.api` (paging, read checks) with :meth:`call`."""
+        return drive(steps, self.call)
+
+    def get_message_read_users(self, message_id: str, user_id_type: str = "open_id") -> list[ReadReceipt]:
+        """Everyone who has read an im/v1 message the bot sent (every page), with when they read it.
+
+        Feishu answers only for the bot's own messages, within 7 days, while the bot is in the chat.
+        """
+        return self.run_steps(endpoints.all_read_users(message_id, user_id_type=user_id_type))
+
+    def list_chat_members(self, chat_id: str, member_id_type: str = "open_id") -> list[ChatMember]:
+        """The people in a chat (every page; Feishu leaves bots out)."""
+        return self.run_steps(endpoints.all_chat_members(chat_id, member_id_type=member_id_type))
+
+    def list_message_reactions(
+        self, message_id: str, emoji_type: str | None = None, user_id_type: str = "open_id"
+    ) -> list[MessageReaction]:
+        """People's reactions to a message (every page), optionally of one ``emoji_type``; apps' are left out."""
+        return self.run_steps(
+            endpoints.all_message_reactions(message_id, emoji_type=emoji_type, user_id_type=user_id_type)
+        )
+
+    def reply_message(
+        self,
+        message_id: str,
+        msg_type: str,
+        content: str | Mapping[str, Any],
+        *,
+        uuid: str | None = None,
+        reply_in_thread: bool = False,
+    ) -> SentMessage:
+        """Reply to a message in its chat (or thread). With ``uuid`` it is delivered at most once per hour."""
+        return self.call(
+            endpoints.reply_message_request(message_id, msg_type, content, uuid=uuid, reply_in_thread=reply_in_thread)
+        )
 
     # --- connection test ---------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -19,12 +19,15 @@ from tenacity import AsyncRetrying
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
 from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuTokenInvalidError
-from airflow_provider_feishu.api.results import BatchProgress, ReadStats
+from airflow_provider_feishu.api.paging import Steps, adrive
+from airflow_provider_feishu.api.receipts import ChatMember, MessageReaction, ReadReceipt
+from airflow_provider_feishu.api.results import BatchProgress, ReadStats, SentMessage
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -202,3 +205,42 @@ class AsyncFeishuClient:
 
     async def get_batch_message_progress(self, batch_message_id: str) -> BatchProgress:
         return await self.call(endpoints.get_progress_request(batch_message_id))
+
+    # --- who has read: receipts, members, reactions, replies ----------------------------------
+
+    async def run_steps(self, steps: Steps[R]) -> R:
+        """Drive sans-IO steps from :mod:`airflow_provider_feishu.api` (paging, read checks) with :meth:`call`."""
+        return await adrive(steps, self.call)
+
+    async def get_message_read_users(self, message_id: str, user_id_type: str = "open_id") -> list[ReadReceipt]:
+        """Everyone who has read an im/v1 message the bot sent (every page), with when they read it.
+
+        Feishu answers only for the bot's own messages, within 7 days, while the bot is in the chat.
+        """
+        return await self.run_steps(endpoints.all_read_users(message_id, user_id_type=user_id_type))
+
+    async def list_chat_members(self, chat_id: str, member_id_type: str = "open_id") -> list[ChatMember]:
+        """The people in a chat (every page; Feishu leaves bots out)."""
+        return await self.run_steps(endpoints.all_chat_members(chat_id, member_id_type=member_id_type))
+
+    async def list_message_reactions(
+        self, message_id: str, emoji_type: str | None = None, user_id_type: str = "open_id"
+    ) -> list[MessageReaction]:
+        """People's reactions to a message (every page), optionally of one ``emoji_type``; apps' are left out."""
+        return await self.run_steps(
+            endpoints.all_message_reactions(message_id, emoji_type=emoji_type, user_id_type=user_id_type)
+        )
+
+    async def reply_message(
+        self,
+        message_id: str,
+        msg_type: str,
+        content: str | Mapping[str, Any],
+        *,
+        uuid: str | None = None,
+        reply_in_thread: bool = False,
+    ) -> SentMessage:
+        """Reply to a message in its chat (or thread). With ``uuid`` it is delivered at most once per hour."""
+        return await self.call(
+            endpoints.reply_message_request(message_id, msg_type, content, uuid=uuid, reply_in_thread=reply_in_thread)
+        )
