@@ -187,3 +187,13 @@ def is_permanent_error(exc: BaseException) -> bool:
 def permanent_error_message(batch_message_id: str, exc: BaseException) -> str:
     """The text a failed wait shows: what happened and what to fix (the error carries the hint)."""
     return f"Cannot wait for reads of batch message {batch_message_id!r}: {exc}"
+
+
+# --- who has read: a snapshot of known people (im/v1 messages) ----------------------------------
+
+
+def judge_audience(rule: ReadThreshold, read_count: int, audience_count: int) -> ReadVerdict:
+    """Judge a snapshot of people: the audience (chat members, or the people sent to) is known in
+    full, so it is both the total and the number of valid recipients; an empty audience is never
+    reached."""
+    return rule.judge(read_count, audience_count, audience_count)
