@@ -142,9 +142,11 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "sensors": [
             {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.sensors.batch_read"]},
+            {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.sensors.message_read"]},
         ],
         "triggers": [
             {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.triggers.batch_read"]},
+            {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.triggers.message_read"]},
         ],
         "connection-types": [
             {
