@@ -139,6 +139,13 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_feishu.operators.webhook",
                 ],
             },
+            {
+                "integration-name": "Feishu",
+                "python-modules": [
+                    "airflow_provider_feishu.operators.remind_unread",
+                    "airflow_provider_feishu.operators.tracked_send",
+                ],
+            },
         ],
         "sensors": [
             {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.sensors.batch_read"]},

@@ -45,8 +45,8 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
 
 
-def message_ids_arg(value: Any) -> dict[str, str] | None:
-    """``message_ids`` from a dict, a rendered dict string, or the tracked send's whole XCom value."""
+def mapping_arg(name: str, value: Any) -> Mapping[str, Any] | None:
+    """A dict argument that may arrive as a rendered template (JSON or a Python repr); None if blank."""
     if _blank(value):
         return None
     if isinstance(value, str):
@@ -57,14 +57,20 @@ def message_ids_arg(value: Any) -> dict[str, str] | None:
             try:
                 value = ast.literal_eval(text)
             except (ValueError, SyntaxError):
-                raise AirflowFailException(
-                    f"message_ids must be a {{person: message_id}} dict, got {text!r:.80}."
-                ) from None
-    if isinstance(value, Mapping) and isinstance(value.get("message_ids"), Mapping):
-        value = value["message_ids"]  # FeishuTrackedSendOperator's XCom
+                raise AirflowFailException(f"{name} must be a {{person: message_id}} dict, got {text!r:.80}.") from None
     if not isinstance(value, Mapping):
-        raise AirflowFailException(f"message_ids must be a {{person: message_id}} dict, got {type(value).__name__}.")
-    return {str(k): str(v) for k, v in value.items()}
+        raise AirflowFailException(f"{name} must be a {{person: message_id}} dict, got {type(value).__name__}.")
+    return value
+
+
+def message_ids_arg(value: Any) -> dict[str, str] | None:
+    """``message_ids`` from a dict, a rendered dict string, or the tracked send's whole XCom value."""
+    mapping = mapping_arg("message_ids", value)
+    if mapping is None:
+        return None
+    if isinstance(mapping.get("message_ids"), Mapping):
+        mapping = mapping["message_ids"]  # FeishuTrackedSendOperator's XCom
+    return {str(k): str(v) for k, v in mapping.items()}
 
 
 def read_target_from_args(

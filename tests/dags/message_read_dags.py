@@ -6,8 +6,9 @@ connection from AIRFLOW_CONN_FEISHU_DEFAULT set by the test.
 
 from __future__ import annotations
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Param, task
 
+from airflow_provider_feishu.operators.remind_unread import FeishuRemindUnreadOperator
 from airflow_provider_feishu.operators.send import FeishuSendMessageOperator
 from airflow_provider_feishu.sensors.message_read import FeishuMessageReadSensor
 
@@ -60,3 +61,39 @@ for name, sensor_kwargs in MODES.items():
                 **sensor_kwargs,
             )
         dags[dag.dag_id] = dag
+
+
+@task
+def someone_reads(**context) -> None:
+    """Between the wait and the reminder, the people in params.reads read the message (emulator admin API)."""
+    import requests
+
+    params = context["params"]
+    if params["reads"]:
+        requests.post(
+            f"{params['admin']}/im_messages/{params['message_id']}/read", json={"open_ids": params["reads"]}, timeout=5
+        ).raise_for_status()
+
+
+for method in ("buzz", "reply", "message"):
+    # Remind whoever has not read when the reminder runs; someone reads just before it.
+    with DAG(
+        f"remind_{method}",
+        params={
+            "message_id": None,
+            "chat_id": None,
+            "message_ids": None,
+            "admin": "",
+            "reads": Param([], type="array"),
+        },
+        **COMMON,
+    ) as dag:
+        someone_reads() >> FeishuRemindUnreadOperator(
+            task_id="remind",
+            method=method,
+            message_id="{{ params.message_id }}",
+            chat_id="{{ params.chat_id }}",
+            message_ids="{{ params.message_ids }}",
+            text="Please read the notice",
+        )
+    dags[dag.dag_id] = dag
