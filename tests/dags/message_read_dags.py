@@ -6,10 +6,13 @@ connection from AIRFLOW_CONN_FEISHU_DEFAULT set by the test.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from airflow.sdk import DAG, Param, task
 
 from airflow_provider_feishu.operators.remind_unread import FeishuRemindUnreadOperator
 from airflow_provider_feishu.operators.send import FeishuSendMessageOperator
+from airflow_provider_feishu.operators.tracked_send import FeishuTrackedSendOperator
 from airflow_provider_feishu.sensors.message_read import FeishuMessageReadSensor
 
 MODES = {
@@ -97,3 +100,24 @@ for method in ("buzz", "reply", "message"):
             text="Please read the notice",
         )
     dags[dag.dag_id] = dag
+
+
+# One message per person, retried once on a passing failure; then wait on those messages.
+with DAG(
+    "tracked_send",
+    params={"open_ids": None, "emails": None, "chat_ids": None, "threshold": 0.8},
+    **COMMON,
+) as dag:
+    tracked = FeishuTrackedSendOperator(
+        task_id="send",
+        text="Please read the new policy",
+        open_ids="{{ params.open_ids }}",
+        emails="{{ params.emails }}",
+        chat_ids="{{ params.chat_ids }}",
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+    )
+    FeishuMessageReadSensor(
+        task_id="wait", message_ids=tracked.output, threshold="{{ params.threshold }}", poke_interval=0.5, timeout=30
+    )
+dags[dag.dag_id] = dag
