@@ -11,6 +11,7 @@ from tests.sensors.test_read_threshold_sensor import FAST_RETRIES, states, task_
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.timeout(120, method="thread")]
 CREATE_PATH = "/open-apis/im/v1/messages"
 READERS = ReadingModel(median_seconds=600, sigma=0.5, never_read_fraction=0.0)
+FAST_READERS = ReadingModel(median_seconds=30, never_read_fraction=0.0)  # at speed=300: within a second
 
 
 def connect(monkeypatch, emu, **extra) -> None:
@@ -42,22 +43,24 @@ def test_one_message_per_person_then_wait_on_them(monkeypatch):
 
 
 def test_a_task_retry_after_a_lost_answer_sends_nobody_a_second_message(monkeypatch):
-    with FeishuEmulator(reading=ReadingModel(never_read_fraction=1.0)) as emu:
+    with FeishuEmulator(speed=300.0, reading=FAST_READERS) as emu:
         connect(monkeypatch, emu, max_retries=0)  # the hook gives up at once: the task retry resends
         people = [u["email"] for u in emu.users[:6]]
         emu.inject(CREATE_PATH, kind="drop_after")  # the first send is delivered, its answer lost
         run = DAGS["tracked_send"].test(run_conf=conf(emails=people, threshold=0.1))
         ti = {t.task_id: t for t in run.get_task_instances()}
         assert ti["send"].state == "success" and ti["send"].try_number == 2
+        assert ti["wait"].state == "success"
         assert all(copies(emu, u["open_id"]) == 1 for u in emu.users[:6])
         assert len(xcom(run, "send")["message_ids"]) == 6
 
 
 def test_a_refused_person_is_reported_not_hidden(monkeypatch, capfd, caplog):
-    with FeishuEmulator(reading=ReadingModel(never_read_fraction=0.0, median_seconds=1)) as emu:
+    with FeishuEmulator(speed=300.0, reading=FAST_READERS) as emu:
         connect(monkeypatch, emu)
         people = [emu.users[0]["email"], "nobody@example.com"]
         run = DAGS["tracked_send"].test(run_conf=conf(emails=people, threshold=0.5))
+        assert states(run) == {"send": "success", "wait": "success"}
         sent = xcom(run, "send")
         assert list(sent["message_ids"]) == [people[0]]
         assert sent["failed"]["nobody@example.com"].startswith("230013")
