@@ -6,11 +6,11 @@ Only ``airflow.sdk`` and light modules are imported at module level (DAG files i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_feishu.sensors.message_read import MessageTargetArgs
 from airflow_provider_feishu.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from airflow_provider_feishu.api.errors import FeishuError
     from airflow_provider_feishu.api.read_check import ReadTarget
     from airflow_provider_feishu.api.read_report import ReadReport
-    from airflow_provider_feishu.hooks.feishu import FeishuHook
 
 METHODS = ("buzz", "reply", "message")
 DEFAULT_TEXT = "Reminder: please read the message above."
@@ -35,7 +34,7 @@ def reason_of(err: FeishuError) -> str:
     return f"{code}: {getattr(err, 'msg', err)}" if code is not None else str(err)
 
 
-class FeishuRemindUnreadOperator(BaseOperator):
+class FeishuRemindUnreadOperator(MessageTargetArgs, BaseOperator):
     """Reminds the people who have not read a message yet, and only them.
 
     Who has not read is checked when the task runs (someone who read a minute ago is not
@@ -82,26 +81,17 @@ class FeishuRemindUnreadOperator(BaseOperator):
         super().__init__(**kwargs)
         if "{{" not in str(method) and method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r:.40}.")
-        if message_ids is None and (message_id is None or chat_id is None):
-            raise ValueError(
-                "FeishuRemindUnreadOperator needs message_id with chat_id (a chat message), "
-                "or message_ids (one message per person, e.g. FeishuTrackedSendOperator's XCom)."
-            )
+        self._set_target_args(
+            message_id=message_id,
+            chat_id=chat_id,
+            message_ids=message_ids,
+            acknowledge=acknowledge,
+            user_id_type=user_id_type,
+            feishu_conn_id=feishu_conn_id,
+        )
         self.method = method
-        self.message_id = message_id
-        self.chat_id = chat_id
-        self.message_ids = message_ids
         self.text = text
-        self.acknowledge = acknowledge
-        self.user_id_type = user_id_type
         self.receive_id_type = receive_id_type
-        self.feishu_conn_id = feishu_conn_id
-
-    @cached_property
-    def hook(self) -> FeishuHook:
-        from airflow_provider_feishu.hooks.feishu import FeishuHook
-
-        return FeishuHook(feishu_conn_id=self.feishu_conn_id)
 
     def _keys_id_type(self) -> str:
         """The id type of the ``message_ids`` keys: explicit, or from the tracked send's XCom."""
@@ -115,18 +105,11 @@ class FeishuRemindUnreadOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_feishu.api.errors import FeishuError
         from airflow_provider_feishu.api.read_check import ReadTracker, cannot_wait_message
-        from airflow_provider_feishu.sensors.message_read import read_target_from_args
         from airflow_provider_feishu.threshold import ReadThreshold
 
         if self.method not in METHODS:
             raise AirflowFailException(f"method must be one of {', '.join(METHODS)}; got {self.method!r:.40}.")
-        target = read_target_from_args(
-            message_id=self.message_id,
-            chat_id=self.chat_id,
-            message_ids=self.message_ids,
-            acknowledge=self.acknowledge,
-            user_id_type=self.user_id_type,
-        )
+        target = self.read_target()
         try:
             report = self.hook.run_steps(ReadTracker(target, ReadThreshold(1.0)).check())
         except FeishuError as err:

@@ -92,6 +92,56 @@ def read_target_from_args(
         raise AirflowFailException(str(err)) from None
 
 
+class MessageTargetArgs:
+    """The arguments that name what to check (a chat message, or one message per person), shared by
+    the sensor and :class:`~airflow_provider_feishu.operators.remind_unread.FeishuRemindUnreadOperator`."""
+
+    message_id: str | None
+    chat_id: str | None
+    message_ids: Mapping[str, Any] | str | None
+    acknowledge: str | None
+    user_id_type: str
+    feishu_conn_id: str
+
+    def _set_target_args(
+        self,
+        *,
+        message_id: str | None,
+        chat_id: str | None,
+        message_ids: Mapping[str, Any] | str | None,
+        acknowledge: str | None,
+        user_id_type: str,
+        feishu_conn_id: str,
+    ) -> None:
+        if message_ids is None and (message_id is None or chat_id is None):
+            raise ValueError(
+                f"{type(self).__name__} needs message_id with chat_id (a chat message), "
+                "or message_ids (one message per person, e.g. FeishuTrackedSendOperator's XCom)."
+            )
+        self.message_id = message_id
+        self.chat_id = chat_id
+        self.message_ids = message_ids
+        self.acknowledge = acknowledge
+        self.user_id_type = user_id_type
+        self.feishu_conn_id = feishu_conn_id
+
+    @cached_property
+    def hook(self) -> FeishuHook:
+        from airflow_provider_feishu.hooks.feishu import FeishuHook
+
+        return FeishuHook(feishu_conn_id=self.feishu_conn_id)
+
+    def read_target(self) -> ReadTarget:
+        """What to check, from the rendered arguments (a bad value fails the task at once)."""
+        return read_target_from_args(
+            message_id=self.message_id,
+            chat_id=self.chat_id,
+            message_ids=self.message_ids,
+            acknowledge=self.acknowledge,
+            user_id_type=self.user_id_type,
+        )
+
+
 def report_payload(report: ReadReport, *, reached_at: str | None) -> dict[str, Any]:
     """The XCom value of a finished wait: the report, and when the threshold was seen reached."""
     out = report.to_dict()
@@ -99,7 +149,7 @@ def report_payload(report: ReadReport, *, reached_at: str | None) -> dict[str, A
     return out
 
 
-class FeishuMessageReadSensor(BaseSensorOperator):
+class FeishuMessageReadSensor(MessageTargetArgs, BaseSensorOperator):
     """Waits until ``threshold`` of an audience has read an im/v1 message, and says who has not.
 
     Two ways to name the message:
@@ -160,39 +210,23 @@ class FeishuMessageReadSensor(BaseSensorOperator):
     ) -> None:
         super().__init__(**kwargs)
         validate_at_parse_time(threshold, min_read_count)
-        if message_ids is None and (message_id is None or chat_id is None):
-            raise ValueError(
-                "FeishuMessageReadSensor needs message_id with chat_id (a chat message), "
-                "or message_ids (one message per person, e.g. FeishuTrackedSendOperator's XCom)."
-            )
-        self.message_id = message_id
-        self.chat_id = chat_id
-        self.message_ids = message_ids
+        self._set_target_args(
+            message_id=message_id,
+            chat_id=chat_id,
+            message_ids=message_ids,
+            acknowledge=acknowledge,
+            user_id_type=user_id_type,
+            feishu_conn_id=feishu_conn_id,
+        )
         self.threshold = threshold
         self.min_read_count = min_read_count
-        self.acknowledge = acknowledge
-        self.user_id_type = user_id_type
-        self.feishu_conn_id = feishu_conn_id
         self.deferrable = deferrable
-
-    @cached_property
-    def hook(self) -> FeishuHook:
-        from airflow_provider_feishu.hooks.feishu import FeishuHook
-
-        return FeishuHook(feishu_conn_id=self.feishu_conn_id)
 
     @cached_property
     def tracker(self) -> ReadTracker:
         from airflow_provider_feishu.api.read_check import ReadTracker
 
-        target = read_target_from_args(
-            message_id=self.message_id,
-            chat_id=self.chat_id,
-            message_ids=self.message_ids,
-            acknowledge=self.acknowledge,
-            user_id_type=self.user_id_type,
-        )
-        return ReadTracker(target, rule_from_args(self.threshold, self.min_read_count))
+        return ReadTracker(self.read_target(), rule_from_args(self.threshold, self.min_read_count))
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         from airflow_provider_feishu.api.errors import FeishuError

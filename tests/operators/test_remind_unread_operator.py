@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from airflow_provider_feishu.hooks.feishu import FeishuHook
 from airflow_provider_feishu.testing import FeishuEmulator, ReadingModel
+from tests.sensors.test_message_read_sensor import DAGS
 from tests.sensors.test_read_threshold_sensor import connect, states, task_logs, xcom
 
-DAG_FILE = Path(__file__).parents[1] / "dags" / "message_read_dags.py"
-
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.timeout(120, method="thread")]
-
-
-def load_dags() -> dict:
-    spec = importlib.util.spec_from_file_location("message_read_dags", DAG_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dags
-
-
-DAGS = load_dags()
 
 
 @pytest.fixture

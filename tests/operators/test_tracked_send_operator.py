@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_feishu.testing import FeishuEmulator, ReadingModel
-from tests.operators.test_remind_unread_operator import DAGS
+from tests.sensors.test_message_read_sensor import DAGS
 from tests.sensors.test_read_threshold_sensor import FAST_RETRIES, states, task_logs, xcom
 
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.timeout(120, method="thread")]
