@@ -19,9 +19,13 @@ from airflow_provider_feishu.api.errors import FeishuConfigError
 from airflow_provider_feishu.api.paging import Page, Steps, all_pages
 from airflow_provider_feishu.api.receipts import (
     ChatMember,
+    Department,
+    DepartmentUser,
     MessageReaction,
     ReadReceipt,
     parse_chat_members_page,
+    parse_department_users_page,
+    parse_departments_page,
     parse_reactions_page,
     parse_read_users_page,
 )
@@ -419,3 +423,81 @@ def all_message_reactions(
             message_id, emoji_type=emoji_type, user_id_type=user_id_type, page_token=token
         )
     )
+
+
+# --- departments: who is in them (contact/v3) ---------------------------------------------------
+# find_by_department lists a department's direct members only; children with fetch_child lists
+# every sub-department; both take page_size <= 50 (Feishu docs: contact-v3 user/find_by_department,
+# department/children).
+CONTACT_PAGE_SIZE = 50
+DEPARTMENT_ID_TYPES = ("open_department_id", "department_id")
+
+
+def department_users_request(
+    department_id: str,
+    *,
+    user_id_type: str = "open_id",
+    department_id_type: str = "open_department_id",
+    page_token: str | None = None,
+) -> ApiRequest[Page[DepartmentUser]]:
+    """GET contact/v3/users/find_by_department — one page of a department's direct members."""
+    _choice("user_id_type", user_id_type, USER_ID_TYPES)
+    _choice("department_id_type", department_id_type, DEPARTMENT_ID_TYPES)
+    params = {
+        "department_id": require_id("department_id", department_id),
+        "user_id_type": user_id_type,
+        "department_id_type": department_id_type,
+    }
+    return ApiRequest(
+        name="department_users",
+        method="GET",
+        path="/open-apis/contact/v3/users/find_by_department",
+        parser=parse_department_users_page,
+        params=_paged(params, CONTACT_PAGE_SIZE, page_token),
+    )
+
+
+def child_departments_request(
+    department_id: str, *, department_id_type: str = "open_department_id", page_token: str | None = None
+) -> ApiRequest[Page[Department]]:
+    """GET contact/v3/departments/:department_id/children?fetch_child=true — every sub-department."""
+    _choice("department_id_type", department_id_type, DEPARTMENT_ID_TYPES)
+    did = _path_id(require_id("department_id", department_id))
+    return ApiRequest(
+        name="department_children",
+        method="GET",
+        path=f"/open-apis/contact/v3/departments/{did}/children",
+        parser=parse_departments_page,
+        params=_paged({"department_id_type": department_id_type, "fetch_child": "true"}, CONTACT_PAGE_SIZE, page_token),
+    )
+
+
+def all_department_users(
+    department_id: str,
+    *,
+    user_id_type: str = "open_id",
+    department_id_type: str = "open_department_id",
+    include_sub_departments: bool = True,
+) -> Steps[list[DepartmentUser]]:
+    """Steps that list everyone in a department (and, by default, in all its sub-departments), once each."""
+    departments = [department_id]
+    if include_sub_departments:
+        children = yield from all_pages(
+            lambda token: child_departments_request(
+                department_id, department_id_type=department_id_type, page_token=token
+            )
+        )
+        key = "open_department_id" if department_id_type == "open_department_id" else "department_id"
+        departments += [getattr(child, key) for child in children if getattr(child, key)]
+    people: dict[str, DepartmentUser] = {}
+    for dept in departments:
+
+        def page(token: str | None, dept: str = dept) -> ApiRequest[Page[DepartmentUser]]:
+            return department_users_request(
+                dept, user_id_type=user_id_type, department_id_type=department_id_type, page_token=token
+            )
+
+        members = yield from all_pages(page)
+        for person in members:
+            people.setdefault(person.open_id, person)
+    return list(people.values())

@@ -102,6 +102,13 @@ _CODES.update(
         231008: (FeishuPermissionError, "The bot cannot see this message; it must be in the message's chat."),
         231012: (FeishuBadRequestError, None),
         231018: (FeishuPermissionError, "The message is not visible to the bot."),
+        # contact/v3 (departments and their people)
+        40004: (FeishuPermissionError, "The department is outside the app's contact scope; widen it in the console."),
+        40014: (FeishuPermissionError, "The app may not read this department's parent; widen its contact scope."),
+        41050: (FeishuPermissionError, "A person is outside the app's contact scope."),
+        40011: (FeishuBadRequestError, None),
+        40012: (FeishuBadRequestError, None),
+        43010: (FeishuBadRequestError, "The department is too large to list recursively; list its sub-departments."),
     }
 )
 #: Codes that mean "this tenant_access_token is no good": evict, refetch, retry once

@@ -40,6 +40,29 @@ class MessageReaction:
     reacted_at: datetime
 
 
+@dataclass(frozen=True)
+class DepartmentUser:
+    """A person listed in a department (contact/v3), with the ids and name the app may see."""
+
+    open_id: str
+    user_id: str = ""
+    union_id: str = ""
+    email: str = ""
+    name: str = ""
+
+    def id_of(self, id_type: str) -> str:
+        """The person's id of ``id_type`` (``open_id``, ``user_id``, ``union_id`` or ``email``); "" if unseen."""
+        return str(getattr(self, id_type, "") or "")
+
+
+@dataclass(frozen=True)
+class Department:
+    """A sub-department: both of its ids."""
+
+    department_id: str
+    open_department_id: str = ""
+
+
 def epoch_ms(api: str, obj: Mapping[str, Any], key: str) -> datetime:
     """An epoch-milliseconds field (a string, or an int) as an aware UTC datetime."""
     millis = as_count(api, obj, key)
@@ -87,3 +110,35 @@ def parse_chat_members_page(api: str, envelope: Mapping[str, Any]) -> Page[ChatM
 
 def parse_reactions_page(api: str, envelope: Mapping[str, Any]) -> Page[MessageReaction]:
     return parse_page(api, envelope, _reaction)
+
+
+def _text(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _department_user(api: str, raw: Mapping[str, Any]) -> DepartmentUser:
+    # Fields the app has no scope for are simply absent (Feishu docs: find_by_department).
+    open_id = as_str(api, raw, "open_id")
+    assert open_id is not None
+    return DepartmentUser(
+        open_id=open_id,
+        user_id=_text(raw, "user_id"),
+        union_id=_text(raw, "union_id"),
+        email=_text(raw, "email"),
+        name=_text(raw, "name"),
+    )
+
+
+def _department(api: str, raw: Mapping[str, Any]) -> Department:
+    department_id = as_str(api, raw, "department_id")
+    assert department_id is not None
+    return Department(department_id=department_id, open_department_id=_text(raw, "open_department_id"))
+
+
+def parse_department_users_page(api: str, envelope: Mapping[str, Any]) -> Page[DepartmentUser]:
+    return parse_page(api, envelope, _department_user)
+
+
+def parse_departments_page(api: str, envelope: Mapping[str, Any]) -> Page[Department]:
+    return parse_page(api, envelope, _department)

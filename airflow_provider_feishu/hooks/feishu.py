@@ -24,7 +24,7 @@ from airflow_provider_feishu.api.errors import (
     FeishuTokenInvalidError,
 )
 from airflow_provider_feishu.api.paging import Steps, drive
-from airflow_provider_feishu.api.receipts import ChatMember, MessageReaction, ReadReceipt
+from airflow_provider_feishu.api.receipts import ChatMember, DepartmentUser, MessageReaction, ReadReceipt
 from airflow_provider_feishu.api.results import BatchProgress, BatchSendResult, ReadStats, SentMessage, UrgentResult
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
@@ -254,6 +254,23 @@ class FeishuHook(SessionOwner, BaseHook):
         """People's reactions to a message (every page), optionally of one ``emoji_type``; apps' are left out."""
         return self.run_steps(
             endpoints.all_message_reactions(message_id, emoji_type=emoji_type, user_id_type=user_id_type)
+        )
+
+    def list_department_users(
+        self,
+        department_id: str,
+        user_id_type: str = "open_id",
+        department_id_type: str = "open_department_id",
+        include_sub_departments: bool = True,
+    ) -> list[DepartmentUser]:
+        """Everyone in a department and (by default) its sub-departments, within the app's contact scope."""
+        return self.run_steps(
+            endpoints.all_department_users(
+                department_id,
+                user_id_type=user_id_type,
+                department_id_type=department_id_type,
+                include_sub_departments=include_sub_departments,
+            )
         )
 
     def reply_message(

@@ -20,7 +20,7 @@ from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
 from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuTokenInvalidError
 from airflow_provider_feishu.api.paging import Steps, adrive
-from airflow_provider_feishu.api.receipts import ChatMember, MessageReaction, ReadReceipt
+from airflow_provider_feishu.api.receipts import ChatMember, DepartmentUser, MessageReaction, ReadReceipt
 from airflow_provider_feishu.api.results import BatchProgress, ReadStats, SentMessage
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
@@ -229,6 +229,23 @@ class AsyncFeishuClient:
         """People's reactions to a message (every page), optionally of one ``emoji_type``; apps' are left out."""
         return await self.run_steps(
             endpoints.all_message_reactions(message_id, emoji_type=emoji_type, user_id_type=user_id_type)
+        )
+
+    async def list_department_users(
+        self,
+        department_id: str,
+        user_id_type: str = "open_id",
+        department_id_type: str = "open_department_id",
+        include_sub_departments: bool = True,
+    ) -> list[DepartmentUser]:
+        """Everyone in a department and (by default) its sub-departments, within the app's contact scope."""
+        return await self.run_steps(
+            endpoints.all_department_users(
+                department_id,
+                user_id_type=user_id_type,
+                department_id_type=department_id_type,
+                include_sub_departments=include_sub_departments,
+            )
         )
 
     async def reply_message(

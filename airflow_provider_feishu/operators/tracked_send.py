@@ -36,7 +36,8 @@ class FeishuTrackedSendOperator(_FeishuSendBase):
     """Sends one im/v1 message to each person, so that who has read can be known per person.
 
     People come from one id list (``open_ids``, ``user_ids``, ``union_ids`` or ``emails``) plus the
-    members of ``chat_ids`` (fetched when the task runs, as ids of the same type; not with emails).
+    members of ``chat_ids`` (not with emails) and of ``department_ids`` (with their sub-departments),
+    fetched when the task runs as ids of the same type.
     Each message carries a ``uuid`` derived from the task instance and the person, so a retried
     task never sends anyone a second copy: Feishu delivers each uuid at most once within an hour,
     and answers a repeat with the first message (Feishu docs: message create). Sends go out
@@ -48,16 +49,27 @@ class FeishuTrackedSendOperator(_FeishuSendBase):
     ``FeishuRemindUnreadOperator(message_ids=...)`` take as it is. A person Feishu refuses (not
     in the app's availability, resigned, blocked the bot...) is listed in ``failed`` and logged; a
     send that failed for a passing reason (rate limit, lost connection) fails the task so that its
-    retry reaches the missing, and only them. Department ids are not expanded (list the people, or
-    use their department chat's ``chat_ids``).
+    retry reaches the missing, and only them.
 
     :param open_ids: / ``user_ids`` / ``union_ids`` / ``emails``: the people (templated; one kind).
     :param chat_ids: chats whose members are added (templated).
+    :param department_ids: departments (``open_department_id``) whose people are added, within the
+        app's contact scope (templated).
     :param text: / ``post`` / ``card`` / ``image_key`` / ``share_chat_id`` / ``message``: the body.
     :param feishu_conn_id: the ``feishu`` connection.
     """
 
-    template_fields: Sequence[str] = ("text", "post", "card", "open_ids", "user_ids", "union_ids", "emails", "chat_ids")
+    template_fields: Sequence[str] = (
+        "text",
+        "post",
+        "card",
+        "open_ids",
+        "user_ids",
+        "union_ids",
+        "emails",
+        "chat_ids",
+        "department_ids",
+    )
     template_fields_renderers = {"post": "json", "card": "json"}
     ui_color = "#d6ecff"
 
@@ -69,9 +81,11 @@ class FeishuTrackedSendOperator(_FeishuSendBase):
         union_ids: list[str] | str | None = None,
         emails: list[str] | str | None = None,
         chat_ids: list[str] | str | None = None,
+        department_ids: list[str] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.department_ids = department_ids
         self.open_ids = open_ids
         self.user_ids = user_ids
         self.union_ids = union_ids
@@ -87,8 +101,11 @@ class FeishuTrackedSendOperator(_FeishuSendBase):
                 f"Give one kind of id ({', '.join(kinds)} were given): the XCom keys share one receive_id_type."
             )
         chats = id_list("chat_ids", self.chat_ids) or []
-        if not kinds and not chats:
-            raise AirflowFailException("Give the people: open_ids, user_ids, union_ids or emails, and/or chat_ids.")
+        departments = id_list("department_ids", self.department_ids) or []
+        if not kinds and not chats and not departments:
+            raise AirflowFailException(
+                "Give the people: open_ids, user_ids, union_ids or emails, and/or chat_ids or department_ids."
+            )
         receive_id_type = ID_LISTS[kinds[0]] if kinds else "open_id"
         people = list(given[kinds[0]] or []) if kinds else []
         if chats and receive_id_type == "email":
@@ -97,6 +114,19 @@ class FeishuTrackedSendOperator(_FeishuSendBase):
             members = self.hook.list_chat_members(chat_id, member_id_type=receive_id_type)
             self.log.info("Chat %s has %d members", chat_id, len(members))
             people += [m.member_id for m in members]
+        for department_id in departments:
+            lookup = "open_id" if receive_id_type == "email" else receive_id_type
+            users = self.hook.list_department_users(department_id, user_id_type=lookup)
+            ids = [u.id_of(receive_id_type) for u in users]
+            if not all(ids):
+                self.log.warning(
+                    "%d people of department %s have no %s visible to the app; they are left out",
+                    ids.count(""),
+                    department_id,
+                    receive_id_type,
+                )
+            self.log.info("Department %s has %d people", department_id, len(users))
+            people += [i for i in ids if i]
         return receive_id_type, list(dict.fromkeys(people))
 
     def execute(self, context: Context) -> dict[str, Any]:

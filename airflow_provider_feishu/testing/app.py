@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from . import contacts
 from .faults import Fault, FaultBook
 from .ratelimit import RateLimiter
 from .world import World
@@ -55,6 +56,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str, bool]] = [
     ("GET", re.compile(r"^/open-apis/im/v1/chats/(?P<id>[^/]+)/members$"), "chat_members", True),
     ("GET", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/reactions$"), "message_reactions", True),
     ("POST", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/reply$"), "message_reply", True),
+    # departments and their people (contacts.py)
+    ("GET", re.compile(r"^/open-apis/contact/v3/users/find_by_department$"), "department_users", True),
+    ("GET", re.compile(r"^/open-apis/contact/v3/departments/(?P<id>[^/]+)/children$"), "department_children", True),
 ]
 
 
@@ -287,6 +291,10 @@ class EmulatorApp:
             return (*world.tracking.op_reactions(app_id, params["id"], query), [])
         if name == "message_reply":
             return (*world.tracking.op_reply(app_id, params["id"], None if body is _BAD_JSON else body), [])
+        if name == "department_users":
+            return (*contacts.op_department_users(world, query), [])
+        if name == "department_children":
+            return (*contacts.op_department_children(world, params["id"], query), [])
         raise AssertionError(name)  # pragma: no cover
 
     # ------------------------------------------------------------------ admin

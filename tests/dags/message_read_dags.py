@@ -105,7 +105,7 @@ for method in ("buzz", "reply", "message"):
 # One message per person, retried once on a passing failure; then wait on those messages.
 with DAG(
     "tracked_send",
-    params={"open_ids": None, "emails": None, "chat_ids": None, "threshold": 0.8},
+    params={"open_ids": None, "emails": None, "chat_ids": None, "department_ids": None, "threshold": 0.8},
     **COMMON,
 ) as dag:
     tracked = FeishuTrackedSendOperator(
@@ -114,6 +114,7 @@ with DAG(
         open_ids="{{ params.open_ids }}",
         emails="{{ params.emails }}",
         chat_ids="{{ params.chat_ids }}",
+        department_ids="{{ params.department_ids }}",
         retries=1,
         retry_delay=timedelta(seconds=0),
     )

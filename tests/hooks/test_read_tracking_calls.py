@@ -109,3 +109,24 @@ def _conn(emu):
     from airflow.sdk import Connection
 
     return Connection.from_json(emu.connection_json(extra=FAST_RETRIES), conn_id="feishu_default")
+
+
+def test_department_users_follow_sub_departments_and_pages(emu, monkeypatch):
+    monkeypatch.setattr(endpoints, "CONTACT_PAGE_SIZE", 8)
+    eng = next(d for d in emu.departments if d["department_id"] == "eng")
+    hook = FeishuHook()
+    everyone = hook.list_department_users(eng["open_department_id"])
+    assert sorted(u.open_id for u in everyone) == sorted(emu.department_members("eng"))
+    direct = hook.list_department_users("eng", department_id_type="department_id", include_sub_departments=False)
+    assert len(direct) == 30 and all(u.email and u.name for u in direct)
+    assert {u.id_of("user_id") for u in direct} <= {u["user_id"] for u in emu.users}
+    with pytest.raises(FeishuPermissionError, match="40004"):
+        hook.list_department_users("od-unknown")
+
+
+def test_async_department_users(emu):
+    async def listing():
+        async with AsyncFeishuClient(config_from_connection(_conn(emu))) as client:
+            return await client.list_department_users("sales", department_id_type="department_id")
+
+    assert len(asyncio.run(listing())) == 30

@@ -19,7 +19,7 @@ def connect(monkeypatch, emu, **extra) -> None:
 
 
 def conf(**kwargs) -> dict:
-    return {"open_ids": None, "emails": None, "chat_ids": None, "threshold": 0.8, **kwargs}
+    return {"open_ids": None, "emails": None, "chat_ids": None, "department_ids": None, "threshold": 0.8, **kwargs}
 
 
 def copies(emu, open_id: str) -> int:
@@ -86,3 +86,17 @@ def test_uuid_is_stable_per_person_and_short():
     first = person_uuid(context, "a@example.com")  # type: ignore[arg-type]
     assert first == person_uuid(context, "a@example.com") != person_uuid(context, "b@example.com")  # type: ignore[arg-type]
     assert len(first) <= 50
+
+
+def test_departments_expand_to_their_people_and_sub_departments(monkeypatch):
+    from airflow_provider_feishu.api import endpoints
+
+    monkeypatch.setattr(endpoints, "CONTACT_PAGE_SIZE", 7)  # 30 people a department: several pages
+    with FeishuEmulator(speed=300.0, reading=FAST_READERS) as emu:
+        connect(monkeypatch, emu)
+        eng = next(d for d in emu.departments if d["department_id"] == "eng")
+        run = DAGS["tracked_send"].test(run_conf=conf(department_ids=[eng["open_department_id"]], threshold=0.5))
+        sent = xcom(run, "send")
+        expected = emu.department_members("eng")  # eng and its sub-department eng-platform: 60 people
+        assert sorted(sent["message_ids"]) == sorted(expected) and len(expected) == 60
+        assert all(copies(emu, p) == 1 for p in expected)
