@@ -196,3 +196,23 @@ def test_admin_http_inspection(emu):
     snap = requests.get(f"{admin}/im_messages/{mid}", timeout=5).json()
     assert snap["unread"] == [] and len(snap["read"]) == len(emu.chats[1]["members"])
     assert requests.get(f"{admin}/reminders", timeout=5).json()["reminders"] == []
+
+
+def test_contacts_page_and_refuse_what_the_app_cannot_see(emu):
+    h = auth(emu)
+    path = "/open-apis/contact/v3/users/find_by_department"
+    r = get(emu, h, path, department_id="eng", department_id_type="department_id", page_size=50)
+    assert r.json()["code"] == 0 and len(r.json()["data"]["items"]) == 30  # direct members only
+    assert (
+        get(emu, h, path, department_id="eng", department_id_type="department_id", page_size=51).json()["code"] == 40011
+    )
+    assert (
+        get(emu, h, path, department_id="eng", department_id_type="department_id", page_token="x").json()["code"]
+        == 40012
+    )
+    r = get(emu, h, path, department_id="od-nope")
+    assert (r.status_code, r.json()["code"]) == (403, 40004)
+    kids = get(emu, h, "/open-apis/contact/v3/departments/0/children", fetch_child="true").json()["data"]["items"]
+    assert {d["department_id"] for d in kids} == {d["department_id"] for d in emu.departments}
+    direct = get(emu, h, "/open-apis/contact/v3/departments/0/children").json()["data"]["items"]
+    assert "eng-platform" not in {d["department_id"] for d in direct}
