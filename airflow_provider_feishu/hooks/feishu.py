@@ -278,7 +278,6 @@ class FeishuHook(SessionOwner, BaseHook):
         message_id: str,
         msg_type: str,
         content: str | Mapping[str, Any],
-        *,
         uuid: str | None = None,
         reply_in_thread: bool = False,
     ) -> SentMessage:

@@ -253,7 +253,6 @@ class AsyncFeishuClient:
         message_id: str,
         msg_type: str,
         content: str | Mapping[str, Any],
-        *,
         uuid: str | None = None,
         reply_in_thread: bool = False,
     ) -> SentMessage:
