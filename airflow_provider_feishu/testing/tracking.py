@@ -117,6 +117,7 @@ class ReadTracking:
     def __init__(self, world: World) -> None:
         self.world = world
         self.audiences: dict[str, MessageAudience] = {}
+        self.messages_of: dict[str, list[str]] = {}  # open_id -> ids of the messages they can see
         self.reminders: list[Reminder] = []
         self.extra_unread_buzzes: dict[str, int] = {}
         self.acknowledge_fraction = ACKNOWLEDGE_FRACTION
@@ -178,33 +179,38 @@ class ReadTracking:
     def on_message(self, message: dict[str, Any]) -> None:
         """A new im/v1 message: its audience is the recipient, or the chat's members now."""
         now = message["_sent_at"]
-        audience = self.audiences.setdefault(message["message_id"], MessageAudience())
-        if message["_open_id"] is not None:
-            audience.seats[message["_open_id"]] = Seat(since=now)
+        self.audiences.setdefault(message["message_id"], MessageAudience())
+        person = message["_open_id"]
+        if person is not None:
             # A new direct message reminds the person of this app's earlier messages they have not read.
-            for mid, other in list(self.world.messages.items()):
+            for mid in self.messages_of.get(person, []):
+                other = self.world.messages[mid]
                 if (
-                    mid != message["message_id"]
-                    and other["_app_id"] == message["_app_id"]
-                    and message["_open_id"] in self.audiences.get(mid, MessageAudience()).seats
+                    other["_app_id"] == message["_app_id"]
                     and now - other["_sent_at"] <= READ_RECEIPT_WINDOW
-                    and not self.has_read(mid, message["_open_id"], now)
+                    and not self.has_read(mid, person, now)
                 ):
-                    self.remind(self._direct_message_kind, mid, message["_open_id"])
+                    self.remind(self._direct_message_kind, mid, person)
+            self._seat(message["message_id"], person, now)
             return
         chat = self.world.tenant.chats.get(message["chat_id"], {})
         for open_id in chat.get("members", []):
             if open_id in self.world.tenant.by_open_id:
-                audience.seats[open_id] = Seat(since=now)
+                self._seat(message["message_id"], open_id, now)
+
+    def _seat(self, message_id: str, open_id: str, since: float) -> None:
+        self.audiences.setdefault(message_id, MessageAudience()).seats[open_id] = Seat(since=since)
+        seen = self.messages_of.setdefault(open_id, [])
+        if message_id not in seen:
+            seen.append(message_id)
 
     def on_join(self, chat_id: str, open_id: str) -> None:
         now = self.world.clock.now()
         for mid, message in self.world.messages.items():
             if message["chat_id"] == chat_id and message["_open_id"] is None:
-                seats = self.audiences.setdefault(mid, MessageAudience()).seats
-                seat = seats.get(open_id)
+                seat = self.audiences.setdefault(mid, MessageAudience()).seats.get(open_id)
                 if seat is None or seat.left_at <= now:
-                    seats[open_id] = Seat(since=now)
+                    self._seat(mid, open_id, now)
 
     def on_leave(self, chat_id: str, open_id: str) -> None:
         now = self.world.clock.now()
