@@ -75,7 +75,7 @@ with DAG(
     wait_again = FeishuMessageReadSensor(
         task_id="wait_again",
         **NOTICE,
-        threshold=1.0,
+        threshold=0.95,  # nearly everyone, after the buzz
         deferrable=True,
         poke_interval=POKE,
         timeout=SECOND_WAIT,
