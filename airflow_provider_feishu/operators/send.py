@@ -11,16 +11,16 @@ Only ``airflow.sdk`` and light modules are imported at module level (DAG files i
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_feishu import messages
+from airflow_provider_feishu.id_lists import id_list
 from airflow_provider_feishu.messages import Message
 from airflow_provider_feishu.version_compat import AirflowFailException
 
@@ -32,29 +32,16 @@ if TYPE_CHECKING:
 BATCH_SEND_RESULT_KEY = "batch_send_result"
 
 
-def id_list(name: str, value: Any) -> list[str] | None:
-    """Recipient ids from an argument that may be a list or a rendered template string.
+def recipient_ids(name: str, value: Any) -> list[str] | None:
+    """An id-list argument (a list or a rendered template string) as ids, ``None`` when empty.
 
-    ``"['ou_1', 'ou_2']"`` / ``'["ou_1"]'`` (a rendered list) and ``"ou_1, ou_2"`` are accepted.
+    The conversion is :func:`airflow_provider_feishu.id_lists.id_list`, shared with the notifiers;
+    a bad value fails the task without a retry (rendering it again gives the same value).
     """
-    if value is None or value == "" or value == "None":
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise AirflowFailException(f"{name} is not a list of ids: {text!r:.80}") from None
-        else:
-            value = [part.strip() for part in text.split(",") if part.strip()]
-    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
-        raise AirflowFailException(f"{name} must be a list of ids, got {type(value).__name__}.")
-    ids = [str(v).strip() for v in value]
-    return ids or None
+    try:
+        return id_list(name, value) or None
+    except ValueError as err:
+        raise AirflowFailException(str(err)) from None
 
 
 def _mapping(name: str, value: Any) -> Mapping[str, Any]:
@@ -247,10 +234,10 @@ class FeishuBatchSendOperator(_FeishuSendBase):
 
         message = self._build_message()
         recipients: dict[str, Any] = {
-            "department_ids": id_list("department_ids", self.department_ids),
-            "open_ids": id_list("open_ids", self.open_ids),
-            "user_ids": id_list("user_ids", self.user_ids),
-            "union_ids": id_list("union_ids", self.union_ids),
+            "department_ids": recipient_ids("department_ids", self.department_ids),
+            "open_ids": recipient_ids("open_ids", self.open_ids),
+            "user_ids": recipient_ids("user_ids", self.user_ids),
+            "union_ids": recipient_ids("union_ids", self.union_ids),
         }
         counts = ", ".join(f"{len(v)} {k}" for k, v in recipients.items() if v) or "no recipients"
         self.log.info("Sending a %s batch message to %s", message.msg_type, counts)
@@ -334,7 +321,7 @@ class FeishuSendMessageOperator(_FeishuSendBase):
     def execute(self, context: Context) -> str:
         from airflow_provider_feishu.api.errors import FeishuError
 
-        message = self._build_message(mentions=id_list("mentions", self.mentions) or ())
+        message = self._build_message(mentions=recipient_ids("mentions", self.mentions) or ())
         uuid = self.uuid or task_instance_uuid(context)
         self.log.info("Sending a %s message to %s %s", message.msg_type, self.receive_id_type, self.receive_id)
         try:

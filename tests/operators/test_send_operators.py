@@ -13,7 +13,6 @@ from airflow_provider_feishu.operators.send import (
     FeishuBatchSendOperator,
     FeishuSendMessageOperator,
     build_message,
-    id_list,
     task_instance_uuid,
 )
 from airflow_provider_feishu.testing import FeishuEmulator
@@ -128,13 +127,33 @@ def test_uuid_is_stable_and_short():
     assert task_instance_uuid({"ti": ti2}) != uuid
 
 
-def test_id_list_accepts_rendered_templates():
-    assert id_list("open_ids", "['ou_1', 'ou_2']") == ["ou_1", "ou_2"]
-    assert id_list("open_ids", '["ou_1"]') == ["ou_1"]
-    assert id_list("open_ids", "ou_1, ou_2") == ["ou_1", "ou_2"]
-    assert id_list("open_ids", None) is None and id_list("open_ids", "") is None
-    with pytest.raises(AirflowFailException):
-        id_list("open_ids", "[oops")
+def test_batch_send_splits_rendered_ids_on_newlines_like_the_notifier(emu):
+    users = [u["open_id"] for u in emu.users[:3]]
+    op = FeishuBatchSendOperator(task_id="t", text="hi", open_ids="{{ params.ids }}")
+    op.open_ids = f"{users[0]}\n{users[1]}\r\n {users[2]},\n"  # as a template renders a multi-line value
+    ti = FakeTI()
+    op.execute({"ti": ti})
+    assert ti.pushed["batch_send_result"]["invalid_open_ids"] == []
+    emu.advance(10)  # batch delivery is asynchronous
+    assert all(emu.delivered(u) for u in users)
+
+
+def test_batch_send_rejects_non_string_ids_naming_the_item(emu):
+    op = FeishuBatchSendOperator(task_id="t", text="hi", open_ids="{{ params.ids }}")
+    op.open_ids = [None, 1, "ou_1"]  # as a native-object template could render it
+    with pytest.raises(AirflowFailException, match=r"open_ids\[0\] must be an id string, got NoneType"):
+        op.execute({"ti": FakeTI()})
+    assert emu.request_count("batch_send") == 0
+
+
+def test_send_message_rejects_a_non_string_mention(emu):
+    chat = emu.chats[0]["chat_id"]
+    op = FeishuSendMessageOperator(
+        task_id="t", receive_id=chat, receive_id_type="chat_id", text="x", mentions="{{ m }}"
+    )
+    op.mentions = ["ou_1", 7]
+    with pytest.raises(AirflowFailException, match=r"mentions\[1\] must be an id string, got int 7"):
+        op.execute({"ti": FakeTI()})
 
 
 def test_build_message_needs_exactly_one_body():
