@@ -68,7 +68,9 @@ class ReadVerdict:
             need += f" and {self.min_read_count} reads"
         line = f"read {self.read_count}/{self.total_count} ({self.ratio:.1%}), {need}"
         if not self.scheduled:
-            line += " (Feishu has not scheduled the batch yet)"
+            # get_progress gives 0 valid recipients both before scheduling and when no id was valid
+            # (Feishu docs: get_progress); nothing tells the two apart, so the line names both.
+            line += " (no valid recipient yet: Feishu has not scheduled the batch, or none of its ids was valid)"
         elif self.delivered_count < self.total_count:
             line += f" (delivered {self.delivered_count}/{self.total_count} so far)"
         if self.reached:

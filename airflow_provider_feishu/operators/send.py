@@ -27,6 +27,7 @@ from airflow_provider_feishu.version_compat import AirflowFailException
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_feishu.api.results import BatchSendResult
     from airflow_provider_feishu.hooks.feishu import FeishuHook
 
 BATCH_SEND_RESULT_KEY = "batch_send_result"
@@ -42,6 +43,30 @@ def recipient_ids(name: str, value: Any) -> list[str] | None:
         return id_list(name, value) or None
     except ValueError as err:
         raise AirflowFailException(str(err)) from None
+
+
+def rejected_recipients(recipients: Mapping[str, Sequence[str] | None], result: BatchSendResult) -> str | None:
+    """The rejected ids, quoted per list, when Feishu rejected every id given; else ``None``.
+
+    batch_send accepts a batch whose ids are all invalid (Feishu docs: batch_send, "the valid ones
+    are still sent to") and get_progress then reports 0 valid recipients for ever.
+    """
+    invalid = {
+        "department_ids": result.invalid_department_ids,
+        "open_ids": result.invalid_open_ids,
+        "user_ids": result.invalid_user_ids,
+        "union_ids": result.invalid_union_ids,
+    }
+    given = {name: ids for name, ids in recipients.items() if ids}
+    if not given or any(not set(ids) <= set(invalid.get(name, ())) for name, ids in given.items()):
+        return None
+    shown = 10
+    parts = []
+    for name, ids in invalid.items():
+        if ids:
+            more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+            parts.append(f"{name} {', '.join(repr(i) for i in ids[:shown])}{more}")
+    return "; ".join(parts)
 
 
 def _mapping(name: str, value: Any) -> Mapping[str, Any]:
@@ -254,6 +279,14 @@ class FeishuBatchSendOperator(_FeishuSendBase):
                     f"{err}. The batch may have been sent; failing without a task retry, which could send it twice."
                 ) from None
             raise
+        context["ti"].xcom_push(key=BATCH_SEND_RESULT_KEY, value=result.to_dict())
+        rejected = rejected_recipients(recipients, result)
+        if rejected:
+            raise AirflowFailException(
+                f"Feishu accepted batch message {result.batch_message_id} but found no valid recipient: it rejected "
+                f"every id ({rejected}). Check the ids: department ids (or open_department_ids od-...) and user ids "
+                "of this tenant, visible to this app; nobody will receive or read this batch."
+            )
         if result.invalid_count:
             self.log.warning(
                 "Feishu could not use %d of the ids (%d departments, %d open_ids, %d user_ids, %d union_ids); "
@@ -266,7 +299,6 @@ class FeishuBatchSendOperator(_FeishuSendBase):
                 BATCH_SEND_RESULT_KEY,
             )
         self.log.info("Batch message %s accepted", result.batch_message_id)
-        context["ti"].xcom_push(key=BATCH_SEND_RESULT_KEY, value=result.to_dict())
         return result.batch_message_id
 
 

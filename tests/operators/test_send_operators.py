@@ -98,6 +98,28 @@ def test_batch_send_logs_invalid_ids_and_pushes_result(emu, capfd):
     assert "'hi'" not in out + err and '"hi"' not in out + err  # content is never logged
 
 
+def test_batch_send_fails_without_retry_when_feishu_rejects_every_id(emu):
+    op = FeishuBatchSendOperator(task_id="t", text="hi", open_ids=["ou_nobody"], department_ids="nope, od-gone")
+    ti = FakeTI()
+    with pytest.raises(AirflowFailException) as info:
+        op.execute({"ti": ti})
+    text = str(info.value)
+    assert "no valid recipient" in text
+    assert "'ou_nobody'" in text and "'nope'" in text and "'od-gone'" in text
+    assert ti.pushed["batch_send_result"]["invalid_department_ids"] == ["nope", "od-gone"]  # still inspectable
+
+
+@pytest.mark.parametrize("code", [11203, 10003])  # missing scope; bad parameter
+def test_batch_send_fails_at_once_on_a_permanent_error(emu, code):
+    # AirflowFailException, not the FeishuError itself: any other exception lets Airflow retry the
+    # task, which cannot fix a missing scope and would re-send whatever was accepted.
+    op = FeishuBatchSendOperator(task_id="t", text="x", open_ids=[emu.users[0]["open_id"]])
+    emu.inject("/open-apis/message/v4/batch_send/", code=code, status=200)
+    with pytest.raises(AirflowFailException, match=f"code={code}"):
+        op.execute({"ti": FakeTI()})
+    assert emu.request_count("batch_send") == 1
+
+
 def test_send_message_is_idempotent_across_retries(emu):
     chat = emu.chats[0]["chat_id"]
     op = FeishuSendMessageOperator(task_id="t", receive_id=chat, receive_id_type="chat_id", text="deployed")
