@@ -189,3 +189,11 @@ def is_permanent_error(exc: BaseException) -> bool:
 def permanent_error_message(batch_message_id: str, exc: BaseException) -> str:
     """The text a failed wait shows: what happened and what to fix (the error carries the hint)."""
     return f"Cannot wait for reads of batch message {batch_message_id!r}: {exc}"
+
+
+def check_failure_reason(exc: BaseException, base_url: str | None) -> str:
+    """A failed read check's cause and the Feishu base URL it called, for logs and deadline messages.
+
+    The base URL never carries credentials: the connection refuses a host with user:password in it.
+    """
+    return f"{exc} (Feishu at {base_url})" if base_url else str(exc)

@@ -19,6 +19,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_feishu.threshold import (
     ReadThreshold,
     ReadVerdict,
+    check_failure_reason,
     is_permanent_error,
     permanent_error_message,
 )
@@ -158,6 +159,8 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
         self.min_read_count = min_read_count
         self.feishu_conn_id = feishu_conn_id
         self.deferrable = deferrable
+        #: The cause of the latest poke, if it failed: a timeout quotes it.
+        self._last_error: str | None = None
 
     @cached_property
     def hook(self) -> FeishuHook:
@@ -184,18 +187,35 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
         except FeishuError as err:
             if is_permanent_error(err):
                 raise AirflowFailException(permanent_error_message(checker.batch_message_id, err)) from None
-            self.log.warning("Feishu read check failed; will poke again: %s", err)
+            self._last_error = check_failure_reason(err, self._base_url())
+            self.log.warning(
+                "Feishu read check of %s failed; will poke again: %s", checker.batch_message_id, self._last_error
+            )
             return False
-        self.log.info("%s", verdict.describe())
+        self._last_error = None
+        self.log.info("%s: %s", checker.batch_message_id, verdict.describe())
         if verdict.reached:
             return PokeReturnValue(
                 is_done=True, xcom_value=stats_payload(checker.batch_message_id, verdict, reached_at=utc_now_iso())
             )
         return False
 
+    def _base_url(self) -> str | None:
+        from airflow_provider_feishu.api.errors import FeishuError
+
+        try:
+            return self.hook.config.base_url
+        except FeishuError:
+            return None
+
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as err:
+                if self._last_error is None:
+                    raise
+                raise AirflowSensorTimeout(f"{err} The last check failed; last error: {self._last_error}") from None
         started = time.time()
         try:
             first = self.poke(context)

@@ -19,6 +19,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_feishu.threshold import (
     ReadThreshold,
     ReadVerdict,
+    check_failure_reason,
     is_permanent_error,
     permanent_error_message,
 )
@@ -153,6 +154,7 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         except Exception as err:  # a missing or invalid connection: no wait can fix it
             return event_payload("error", bid, None, permanent_error_message(bid, err))
         verdict: ReadVerdict | None = None
+        last_error: str | None = None  # the cause of the latest check, if it failed
         polls = 0
         error_streak = 0
         try:
@@ -164,13 +166,15 @@ class FeishuReadThresholdTrigger(BaseTrigger):
                     async with asyncio.timeout(max(budget, 0.0)):
                         verdict = await self._check(client)
                     error_streak = 0
+                    last_error = None
                 except TimeoutError:
                     break  # the deadline passed while a request (or its retries) was in flight
                 except FeishuError as err:
                     if is_permanent_error(err):
                         return event_payload("error", bid, verdict, permanent_error_message(bid, err))
                     error_streak += 1
-                    self.log.warning("Feishu read check of %s failed, will retry: %s", bid, err)
+                    last_error = check_failure_reason(err, client.config.base_url)
+                    self.log.warning("Feishu read check of %s failed, will retry: %s", bid, last_error)
                 else:
                     self.log.info("%s: %s", bid, verdict.describe())
                     if verdict.reached:
@@ -182,5 +186,7 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         finally:
             await client.aclose()
         last = verdict.describe() if verdict else "no successful read check"
+        if last_error is not None:
+            last += f"; last error: {last_error}"
         message = f"Deadline {utc_iso(self.deadline)} passed before batch message {bid} reached the threshold; {last}"
         return event_payload("deadline", bid, verdict, message)

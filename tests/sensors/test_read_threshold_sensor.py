@@ -293,3 +293,44 @@ def test_execute_complete_maps_events():
     sensor.soft_fail = True
     with pytest.raises(AirflowSkipException):
         sensor.execute_complete({}, {"status": "deadline", "message": "late"})
+
+
+# --- a wrong host or port says where and why --------------------------------------------------------
+
+UNREACHABLE = "http://127.0.0.1:1"  # nothing listens on port 1: every connect is refused at once
+
+
+def connect_unreachable(monkeypatch) -> None:
+    conn = {"conn_type": "feishu", "login": "cli_x", "password": "unreachable-secret", "host": UNREACHABLE}
+    conn["extra"] = {**FAST_RETRIES, "max_retries": 0}
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(conn))
+
+
+def test_wrong_port_logs_url_and_cause_and_the_timeout_carries_the_last_error(monkeypatch, capfd, caplog):
+    from airflow_provider_feishu.sensors.batch_read import FeishuReadThresholdSensor
+    from airflow_provider_feishu.version_compat import AirflowSensorTimeout
+
+    connect_unreachable(monkeypatch)
+    bid = "bm-" + "2" * 32
+    sensor = FeishuReadThresholdSensor(
+        task_id="w", batch_message_id=bid, threshold=0.5, mode="poke", timeout=0.2, poke_interval=0.05
+    )
+    with pytest.raises(AirflowSensorTimeout) as info:
+        sensor.execute(context={})
+    message = str(info.value)
+    assert "last error: Feishu tenant_access_token failed: could not connect (refused or unreachable)" in message
+    assert UNREACHABLE in message
+    logs = task_logs(capfd, caplog)
+    warning = next(line for line in logs.splitlines() if "could not connect" in line)
+    assert bid in warning and UNREACHABLE in warning
+    assert "unreachable-secret" not in logs + message
+
+
+def test_poke_lines_name_the_batch_id(quiet_emu, capfd, caplog):
+    from airflow_provider_feishu.sensors.batch_read import FeishuReadThresholdSensor
+
+    bid = send_batch(quiet_emu, 5)
+    sensor = FeishuReadThresholdSensor(task_id="w", batch_message_id=bid, threshold=0.5, mode="poke")
+    assert sensor.poke({}) is False
+    line = next(line for line in task_logs(capfd, caplog).splitlines() if "need 50%" in line)
+    assert bid in line

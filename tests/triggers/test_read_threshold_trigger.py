@@ -277,3 +277,21 @@ def test_two_hundred_triggers_stay_under_the_rate_limit(emu):
     # Feishu limits each API separately: 200 get_progress and 200 read_user calls, each at
     # <= 50 per second, cannot finish faster than ~3 s.
     assert elapsed >= 3.0
+
+
+def test_wrong_port_warns_with_url_and_the_deadline_carries_the_last_error(monkeypatch, capfd, caplog):
+    unreachable = "http://127.0.0.1:1"  # nothing listens on port 1: every connect is refused at once
+    conn = {"conn_type": "feishu", "login": "cli_x", "password": "unreachable-secret", "host": unreachable}
+    conn["extra"] = {**FAST_RETRIES, "max_retries": 0}
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(conn))
+    bid = "bm-" + "3" * 32
+    payload = run(first_event(make_trigger(bid, seconds=0.4)))
+    assert payload["status"] == "deadline"
+    message = payload["message"]
+    assert "no successful read check; last error: Feishu tenant_access_token failed: could not connect" in message
+    assert unreachable in message
+    out, err = capfd.readouterr()
+    logs = "\n".join([out, err, caplog.text])
+    warnings = [line for line in logs.splitlines() if "could not connect" in line]
+    assert warnings and all(bid in w and unreachable in w for w in warnings)
+    assert "unreachable-secret" not in json.dumps(payload) + logs
