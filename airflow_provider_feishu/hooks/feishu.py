@@ -18,6 +18,7 @@ from tenacity import Retrying
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
 from airflow_provider_feishu.api.errors import (
+    FeishuAuthError,
     FeishuConfigError,
     FeishuConnectionError,
     FeishuError,
@@ -165,7 +166,13 @@ class FeishuHook(SessionOwner, BaseHook):
         with TOKEN_CACHE.fetch_lock(key):
             if not force_refresh and (token := TOKEN_CACHE.get(key)):
                 return token  # another thread fetched it while we waited
-            result = self._exchange_with_retries(endpoints.tenant_token_request(config.app_id, config.app_secret), None)
+            try:
+                result = self._exchange_with_retries(
+                    endpoints.tenant_token_request(config.app_id, config.app_secret), None
+                )
+            except FeishuAuthError as err:
+                err.for_connection(config.conn_id)
+                raise
             _mask(result.token)
             TOKEN_CACHE.put(key, result.token, result.expire)
             return result.token

@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying
 
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
-from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuTokenInvalidError
+from airflow_provider_feishu.api.errors import FeishuAuthError, FeishuConnectionError, FeishuTokenInvalidError
 from airflow_provider_feishu.api.results import BatchProgress, ReadStats
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
@@ -190,9 +190,13 @@ class AsyncFeishuClient:
         async with TOKEN_CACHE.async_fetch_lock(key):
             if not force_refresh and (token := TOKEN_CACHE.get(key)):
                 return token
-            result = await self._exchange_with_retries(
-                endpoints.tenant_token_request(self.config.app_id, self.config.app_secret), None
-            )
+            try:
+                result = await self._exchange_with_retries(
+                    endpoints.tenant_token_request(self.config.app_id, self.config.app_secret), None
+                )
+            except FeishuAuthError as err:
+                err.for_connection(self.config.conn_id)
+                raise
             await _amask(result.token)
             TOKEN_CACHE.put(key, result.token, result.expire)
             return result.token
