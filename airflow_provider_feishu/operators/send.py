@@ -22,6 +22,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_feishu import messages
 from airflow_provider_feishu.id_lists import id_list
 from airflow_provider_feishu.messages import Message
+from airflow_provider_feishu.parse_time import is_deferred
 from airflow_provider_feishu.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -67,6 +68,36 @@ def rejected_recipients(recipients: Mapping[str, Sequence[str] | None], result: 
             more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
             parts.append(f"{name} {', '.join(repr(i) for i in ids[:shown])}{more}")
     return "; ".join(parts)
+
+
+BODY_ARGUMENTS = ("text", "post", "card", "image_key", "share_chat_id", "message")
+RECIPIENT_LISTS = ("department_ids", "open_ids", "user_ids", "union_ids")
+
+
+def check_body_at_parse_time(operator: str, bodies: Mapping[str, Any]) -> None:
+    """No body, or two literal bodies, is a ``ValueError`` when the DAG is parsed.
+
+    Two bodies of which one is a template are left to run time: the template may render empty.
+    """
+    given = [name for name in BODY_ARGUMENTS if bodies.get(name) not in (None, "")]
+    choices = "text, post, card, image_key, share_chat_id or message"
+    if not given:
+        raise ValueError(f"{operator} needs a body: give exactly one of {choices}.")
+    if len(given) > 1 and not any(is_deferred(bodies[name]) for name in given):
+        raise ValueError(f"{operator} takes exactly one of {choices}; got {', '.join(given)}.")
+
+
+def check_id_list_at_parse_time(name: str, value: Any, *, limit: int | None = None) -> list[str] | None:
+    """A literal id list's ids (``ValueError`` for a bad item or more than ``limit``); ``None`` if deferred."""
+    if is_deferred(value):
+        return None
+    ids = id_list(name, value)
+    if limit is not None and len(ids) > limit:
+        raise ValueError(
+            f"{name} has {len(ids)} ids; Feishu takes at most {limit} per list in one batch_send. "
+            "Split the recipients over several sends, or send to their departments."
+        )
+    return ids
 
 
 def _mapping(name: str, value: Any) -> Mapping[str, Any]:
@@ -169,6 +200,10 @@ class _FeishuSendBase(BaseOperator):
         self.message = message
         self.feishu_conn_id = feishu_conn_id
 
+    def _bodies(self) -> dict[str, Any]:
+        """The body arguments as given, by name."""
+        return {name: getattr(self, name) for name in BODY_ARGUMENTS}
+
     def _build_message(self, mentions: Sequence[str] = ()) -> Message:
         """The rendered body as a :class:`~airflow_provider_feishu.messages.Message`."""
         return build_message(
@@ -253,6 +288,21 @@ class FeishuBatchSendOperator(_FeishuSendBase):
         self.open_ids = open_ids
         self.user_ids = user_ids
         self.union_ids = union_ids
+        self._check_at_parse_time()
+
+    def _check_at_parse_time(self) -> None:
+        """Literal mistakes fail the DAG parse: no body, two bodies, no recipient, a bad or 201st id."""
+        from airflow_provider_feishu.api.endpoints import MAX_IDS_PER_LIST
+
+        check_body_at_parse_time(type(self).__name__, self._bodies())
+        lists = {name: getattr(self, name) for name in RECIPIENT_LISTS}
+        known = {
+            name: check_id_list_at_parse_time(name, value, limit=MAX_IDS_PER_LIST) for name, value in lists.items()
+        }
+        if all(ids == [] for ids in known.values()):
+            raise ValueError(
+                f"{type(self).__name__} has no recipient: give department_ids, open_ids, user_ids or union_ids."
+            )
 
     def execute(self, context: Context) -> str:
         from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuError
@@ -349,6 +399,10 @@ class FeishuSendMessageOperator(_FeishuSendBase):
         self.receive_id_type = receive_id_type
         self.mentions = mentions
         self.uuid = uuid
+        check_body_at_parse_time(type(self).__name__, self._bodies())
+        if receive_id is None or (isinstance(receive_id, str) and not receive_id.strip()):
+            raise ValueError(f"{type(self).__name__} receive_id is empty: give the user or chat id to send to.")
+        check_id_list_at_parse_time("mentions", mentions)
 
     def execute(self, context: Context) -> str:
         from airflow_provider_feishu.api.errors import FeishuError

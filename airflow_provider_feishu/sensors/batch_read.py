@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_feishu.parse_time import is_template_text
 from airflow_provider_feishu.threshold import (
     ReadThreshold,
     ReadVerdict,
@@ -43,10 +44,6 @@ def utc_now_iso() -> str:
     from datetime import datetime
 
     return datetime.now(UTC).isoformat()
-
-
-def is_template_text(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def rule_from_args(threshold: Any, min_read_count: Any) -> ReadThreshold:

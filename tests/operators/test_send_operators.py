@@ -191,3 +191,54 @@ def test_build_message_needs_exactly_one_body():
 def test_templated_fields_hold_no_secret_names():
     for cls in (FeishuBatchSendOperator, FeishuSendMessageOperator):
         assert not {f for f in cls.template_fields if "secret" in f or "token" in f or "password" in f}
+
+
+# --- parse-time checks of literal arguments (templates and XCom references wait for run time) -----
+
+TOO_MANY = [f"ou_{i}" for i in range(201)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"open_ids": ["ou_1"]}, r"needs a body: give exactly one of text, post, card"),
+        ({"text": "hi", "card": {"elements": []}, "open_ids": ["ou_1"]}, r"exactly one .*; got text, card"),
+        ({"text": "hi"}, r"no recipient: give department_ids, open_ids, user_ids or union_ids"),
+        ({"text": "hi", "open_ids": [], "department_ids": ""}, r"no recipient"),
+        ({"text": "hi", "open_ids": TOO_MANY}, r"open_ids has 201 ids; Feishu takes at most 200"),
+        ({"text": "hi", "user_ids": "\n".join(TOO_MANY)}, r"user_ids has 201 ids"),
+        ({"text": "hi", "open_ids": [None, 1, "ou_1"]}, r"open_ids\[0\] must be an id string"),
+    ],
+)
+def test_batch_send_literal_mistakes_fail_when_the_dag_is_parsed(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FeishuBatchSendOperator(task_id="t", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"receive_id": "oc_1"}, r"needs a body"),
+        ({"receive_id": "oc_1", "text": "a", "post": {"zh_cn": {}}}, r"got text, post"),
+        ({"receive_id": "", "text": "a"}, r"receive_id is empty"),
+        ({"receive_id": "oc_1", "text": "a", "mentions": ["ou_1", 7]}, r"mentions\[1\] must be an id string"),
+    ],
+)
+def test_send_message_literal_mistakes_fail_when_the_dag_is_parsed(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FeishuSendMessageOperator(task_id="t", **kwargs)
+
+
+def test_templates_and_xcom_references_are_checked_after_rendering():
+    from airflow.sdk import DAG, task
+
+    FeishuBatchSendOperator(task_id="a", text="{{ params.t }}", open_ids="{{ params.ids }}")
+    FeishuBatchSendOperator(task_id="b", text="x", card="{{ params.card }}", department_ids=["{{ params.d }}"])
+    FeishuSendMessageOperator(task_id="c", receive_id="{{ params.chat }}", text="x", mentions="{{ params.m }}")
+
+    @task
+    def recipients() -> list[str]:
+        return ["ou_1"]
+
+    with DAG("parse_time_xcom_args", schedule=None):
+        FeishuBatchSendOperator(task_id="d", text="x", open_ids=recipients())
