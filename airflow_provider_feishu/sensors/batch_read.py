@@ -80,6 +80,16 @@ class ReadChecker:
         stats = self.hook.get_batch_message_read_user(self.batch_message_id)
         return self.rule.judge(stats.read_count, stats.total_count, self.valid_user_ids_count)
 
+    def failure_reason(self, err: BaseException) -> str:
+        """``err`` and the Feishu base URL the check called, for warnings and timeout messages."""
+        from airflow_provider_feishu.api.errors import FeishuError
+
+        try:
+            base_url: str | None = self.hook.config.base_url
+        except FeishuError:  # the connection itself is broken: the error says so
+            base_url = None
+        return check_failure_reason(err, base_url)
+
 
 def stats_payload(batch_message_id: str, verdict: ReadVerdict, *, reached_at: str | None) -> dict[str, Any]:
     """The XCom value of a finished wait: counts, ratio, and when the threshold was seen reached."""
@@ -184,7 +194,7 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
         except FeishuError as err:
             if is_permanent_error(err):
                 raise AirflowFailException(permanent_error_message(checker.batch_message_id, err)) from None
-            self._last_error = check_failure_reason(err, self._base_url())
+            self._last_error = checker.failure_reason(err)
             self.log.warning(
                 "Feishu read check of %s failed; will poke again: %s", checker.batch_message_id, self._last_error
             )
@@ -196,14 +206,6 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
                 is_done=True, xcom_value=stats_payload(checker.batch_message_id, verdict, reached_at=utc_now_iso())
             )
         return False
-
-    def _base_url(self) -> str | None:
-        from airflow_provider_feishu.api.errors import FeishuError
-
-        try:
-            return self.hook.config.base_url
-        except FeishuError:
-            return None
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
