@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_feishu.id_lists import id_list
+
 
 def is_template_text(value: Any) -> bool:
     """Whether ``value`` is a string Jinja will render (``{{ ... }}`` or ``{% ... %}``)."""
@@ -29,3 +31,16 @@ def is_deferred(value: Any) -> bool:
     if isinstance(value, Mapping):
         return any(is_deferred(item) for item in value.values())
     return callable(getattr(value, "resolve", None)) and callable(getattr(value, "iter_references", None))
+
+
+def check_id_list_at_parse_time(name: str, value: Any, *, limit: int | None = None) -> list[str] | None:
+    """A literal id list's ids (``ValueError`` for a bad item or more than ``limit``); ``None`` if deferred."""
+    if is_deferred(value):
+        return None
+    ids = id_list(name, value)
+    if limit is not None and len(ids) > limit:
+        raise ValueError(
+            f"{name} has {len(ids)} ids; Feishu takes at most {limit} per list in one batch_send. "
+            "Split the recipients over several sends, or send to their departments."
+        )
+    return ids

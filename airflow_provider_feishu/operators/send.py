@@ -22,7 +22,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_feishu import messages
 from airflow_provider_feishu.id_lists import id_list
 from airflow_provider_feishu.messages import Message
-from airflow_provider_feishu.parse_time import is_deferred
+from airflow_provider_feishu.parse_time import check_id_list_at_parse_time, is_deferred
 from airflow_provider_feishu.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -85,19 +85,6 @@ def check_body_at_parse_time(operator: str, bodies: Mapping[str, Any]) -> None:
         raise ValueError(f"{operator} needs a body: give exactly one of {choices}.")
     if len(given) > 1 and not any(is_deferred(bodies[name]) for name in given):
         raise ValueError(f"{operator} takes exactly one of {choices}; got {', '.join(given)}.")
-
-
-def check_id_list_at_parse_time(name: str, value: Any, *, limit: int | None = None) -> list[str] | None:
-    """A literal id list's ids (``ValueError`` for a bad item or more than ``limit``); ``None`` if deferred."""
-    if is_deferred(value):
-        return None
-    ids = id_list(name, value)
-    if limit is not None and len(ids) > limit:
-        raise ValueError(
-            f"{name} has {len(ids)} ids; Feishu takes at most {limit} per list in one batch_send. "
-            "Split the recipients over several sends, or send to their departments."
-        )
-    return ids
 
 
 def _mapping(name: str, value: Any) -> Mapping[str, Any]:
