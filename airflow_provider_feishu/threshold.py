@@ -145,6 +145,9 @@ class ReadThreshold:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a count >= 0, got {value!r:.40}.")
+        if read_count > total_count:
+            # Reads of recipients not reached are impossible; never let such a snapshot over-estimate.
+            raise ValueError(f"read_count {read_count} exceeds total_count {total_count}.")
         scheduled = valid_user_ids_count > 0
         denominator = max(total_count, valid_user_ids_count)
         ratio = read_count / denominator if denominator else 0.0

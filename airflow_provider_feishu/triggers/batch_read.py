@@ -8,6 +8,7 @@ own absolute deadline, so it ends even where the deferral timeout is not applied
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +29,18 @@ from airflow_provider_feishu.threshold import (
 FIRST_CHECK_MIN_BUDGET = 10.0
 #: Consecutive transient failures double the wait, up to 2**this times the poll interval.
 MAX_ERROR_DOUBLINGS = 6
+
+
+def finite_seconds(name: str, value: Any, *, positive: bool = False) -> float:
+    """``value`` as a finite number of seconds (``> 0`` with ``positive``), or a ValueError naming it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r:.40}.") from None
+    if isinstance(value, bool) or not math.isfinite(number) or (positive and not number > 0):
+        need = "a finite number > 0" if positive else "a finite number"
+        raise ValueError(f"{name} must be {need} of seconds, got {value!r:.40}.")
+    return number
 
 
 def utc_iso(epoch: float | None = None) -> str:
@@ -92,13 +105,16 @@ class FeishuReadThresholdTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.rule = ReadThreshold.parse(threshold, min_read_count)
-        if not poll_interval > 0:
-            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}.")
         self.batch_message_id = batch_message_id
-        self.deadline = float(deadline)
-        self.poll_interval = float(poll_interval)
+        # A NaN deadline compares false with everything: the wait would never end.
+        self.deadline = finite_seconds("deadline", deadline)
+        self.poll_interval = finite_seconds("poll_interval", poll_interval, positive=True)
         self.exponential_backoff = bool(exponential_backoff)
-        self.max_poll_interval = float(max_poll_interval) if max_poll_interval else max(self.poll_interval, 600.0)
+        self.max_poll_interval = (
+            finite_seconds("max_poll_interval", max_poll_interval, positive=True)
+            if max_poll_interval
+            else max(self.poll_interval, 600.0)
+        )
         self.feishu_conn_id = feishu_conn_id
         self._valid_user_ids_count = 0
 
