@@ -112,13 +112,8 @@ def test_argument_validation():
         FeishuWaitForReadsOperator(task_id="c", batch_message_id="bm-x", threshold=0.5, deadline=0)
 
 
-def test_wrong_port_is_named_in_warnings_and_the_deadline_message(monkeypatch, capfd, caplog):
-    import json
-
-    unreachable = "http://127.0.0.1:1"  # nothing listens on port 1: every connect is refused at once
-    conn = {"conn_type": "feishu", "login": "cli_x", "password": "unreachable-secret", "host": unreachable}
-    conn["extra"] = {**FAST_RETRIES, "max_retries": 0}
-    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(conn))
+def test_wrong_port_is_named_in_warnings_and_the_deadline_message(unreachable_connection, capfd, caplog):
+    unreachable = unreachable_connection.url
     bid = "bm-" + "4" * 32
     op = FeishuWaitForReadsOperator(
         task_id="w", batch_message_id=bid, threshold=0.5, timeout=0.3, poke_interval=0.1, deferrable=False

@@ -297,20 +297,11 @@ def test_execute_complete_maps_events():
 
 # --- a wrong host or port says where and why --------------------------------------------------------
 
-UNREACHABLE = "http://127.0.0.1:1"  # nothing listens on port 1: every connect is refused at once
 
-
-def connect_unreachable(monkeypatch) -> None:
-    conn = {"conn_type": "feishu", "login": "cli_x", "password": "unreachable-secret", "host": UNREACHABLE}
-    conn["extra"] = {**FAST_RETRIES, "max_retries": 0}
-    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(conn))
-
-
-def test_wrong_port_logs_url_and_cause_and_the_timeout_carries_the_last_error(monkeypatch, capfd, caplog):
+def test_wrong_port_logs_url_and_cause_and_the_timeout_carries_the_last_error(unreachable_connection, capfd, caplog):
     from airflow_provider_feishu.sensors.batch_read import FeishuReadThresholdSensor
     from airflow_provider_feishu.version_compat import AirflowSensorTimeout
 
-    connect_unreachable(monkeypatch)
     bid = "bm-" + "2" * 32
     sensor = FeishuReadThresholdSensor(
         task_id="w", batch_message_id=bid, threshold=0.5, mode="poke", timeout=0.2, poke_interval=0.05
@@ -319,11 +310,11 @@ def test_wrong_port_logs_url_and_cause_and_the_timeout_carries_the_last_error(mo
         sensor.execute(context={})
     message = str(info.value)
     assert "last error: Feishu tenant_access_token failed: could not connect (refused or unreachable)" in message
-    assert UNREACHABLE in message
+    assert unreachable_connection.url in message
     logs = task_logs(capfd, caplog)
     warning = next(line for line in logs.splitlines() if "could not connect" in line)
-    assert bid in warning and UNREACHABLE in warning
-    assert "unreachable-secret" not in logs + message
+    assert bid in warning and unreachable_connection.url in warning
+    assert unreachable_connection.secret not in logs + message
 
 
 def test_poke_lines_name_the_batch_id(quiet_emu, capfd, caplog):

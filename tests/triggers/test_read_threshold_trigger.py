@@ -336,11 +336,8 @@ def test_the_error_back_off_is_reset_by_a_good_check(emu, monkeypatch):
     assert len(streaks) > 3 and set(streaks[2:]) == {0}
 
 
-def test_wrong_port_warns_with_url_and_the_deadline_carries_the_last_error(monkeypatch, capfd, caplog):
-    unreachable = "http://127.0.0.1:1"  # nothing listens on port 1: every connect is refused at once
-    conn = {"conn_type": "feishu", "login": "cli_x", "password": "unreachable-secret", "host": unreachable}
-    conn["extra"] = {**FAST_RETRIES, "max_retries": 0}
-    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(conn))
+def test_wrong_port_warns_with_url_and_the_deadline_carries_the_last_error(unreachable_connection, capfd, caplog):
+    unreachable = unreachable_connection.url
     bid = "bm-" + "3" * 32
     payload = run(first_event(make_trigger(bid, seconds=0.4)))
     assert payload["status"] == "deadline"
@@ -351,4 +348,4 @@ def test_wrong_port_warns_with_url_and_the_deadline_carries_the_last_error(monke
     logs = "\n".join([out, err, caplog.text])
     warnings = [line for line in logs.splitlines() if "could not connect" in line]
     assert warnings and all(bid in w and unreachable in w for w in warnings)
-    assert "unreachable-secret" not in json.dumps(payload) + logs
+    assert unreachable_connection.secret not in json.dumps(payload) + logs
