@@ -6,13 +6,14 @@ message-reaction list); they become aware UTC datetimes here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_feishu.api.paging import Page, parse_page
-from airflow_provider_feishu.api.results import _bad, as_count, as_str
+from airflow_provider_feishu.api.results import _bad, as_str
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,23 @@ class Department:
     open_department_id: str = ""
 
 
+#: Epoch milliseconds up to the year 9999; anything larger is not a time.
+MAX_EPOCH_MS = 253_402_300_799_999
+_MS_DIGITS = re.compile(r"[0-9]{1,15}")
+
+
 def epoch_ms(api: str, obj: Mapping[str, Any], key: str) -> datetime:
     """An epoch-milliseconds field (a string, or an int) as an aware UTC datetime."""
-    millis = as_count(api, obj, key)
-    try:
-        return datetime.fromtimestamp(millis / 1000, UTC)
-    except (OverflowError, ValueError, OSError):
-        raise _bad(api, f"'{key}' is not a time ({millis})") from None
+    value = obj.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        millis = value
+    elif isinstance(value, str) and _MS_DIGITS.fullmatch(value.strip()):
+        millis = int(value.strip())
+    else:
+        raise _bad(api, f"'{key}' is not a time in epoch milliseconds ({value!r:.40})")
+    if not 0 <= millis <= MAX_EPOCH_MS:
+        raise _bad(api, f"'{key}' is not a time ({millis})")
+    return datetime.fromtimestamp(millis / 1000, UTC)
 
 
 def _receipt(api: str, raw: Mapping[str, Any]) -> ReadReceipt:

@@ -25,7 +25,7 @@ from airflow_provider_feishu.sensors.batch_read import (
     utc_now_iso,
     validate_at_parse_time,
 )
-from airflow_provider_feishu.threshold import is_permanent_error
+from airflow_provider_feishu.threshold import check_failure_reason, is_permanent_error
 from airflow_provider_feishu.version_compat import (
     AirflowFailException,
     AirflowSensorTimeout,
@@ -238,7 +238,8 @@ class FeishuMessageReadSensor(MessageTargetArgs, BaseSensorOperator):
         except FeishuError as err:
             if is_permanent_error(err):
                 raise AirflowFailException(cannot_wait_message(tracker.target, err)) from None
-            self.log.warning("Feishu read check failed; will poke again: %s", err)
+            reason = check_failure_reason(err, self.hook.config.base_url)
+            self.log.warning("Feishu read check of %s failed; will poke again: %s", tracker.target.describe(), reason)
             return False
         self.log.info("%s", report.describe())
         if report.reached:

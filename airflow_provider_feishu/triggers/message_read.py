@@ -14,8 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_feishu.threshold import ReadThreshold, is_permanent_error
-from airflow_provider_feishu.triggers.batch_read import FIRST_CHECK_MIN_BUDGET, FeishuReadThresholdTrigger, utc_iso
+from airflow_provider_feishu.threshold import ReadThreshold, check_failure_reason, is_permanent_error
+from airflow_provider_feishu.triggers.batch_read import (
+    FIRST_CHECK_MIN_BUDGET,
+    FeishuReadThresholdTrigger,
+    finite_seconds,
+    utc_iso,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_feishu.api.read_report import ReadReport
@@ -61,13 +66,16 @@ class FeishuMessageReadTrigger(FeishuReadThresholdTrigger):
 
         BaseTrigger.__init__(self)
         self.rule = ReadThreshold.parse(threshold, min_read_count)
-        if not poll_interval > 0:
-            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}.")
         self.target = ReadTarget.from_dict(target)
-        self.deadline = float(deadline)
-        self.poll_interval = float(poll_interval)
+        # As the batch trigger: a NaN deadline would never end the wait.
+        self.deadline = finite_seconds("deadline", deadline)
+        self.poll_interval = finite_seconds("poll_interval", poll_interval, positive=True)
         self.exponential_backoff = bool(exponential_backoff)
-        self.max_poll_interval = float(max_poll_interval) if max_poll_interval else max(self.poll_interval, 600.0)
+        self.max_poll_interval = (
+            finite_seconds("max_poll_interval", max_poll_interval, positive=True)
+            if max_poll_interval
+            else max(self.poll_interval, 600.0)
+        )
         self.feishu_conn_id = feishu_conn_id
         self.known_read = list(known_read or [])
         self.known_acknowledged = list(known_acknowledged or [])
@@ -107,6 +115,7 @@ class FeishuMessageReadTrigger(FeishuReadThresholdTrigger):
         except Exception as err:  # a missing or invalid connection: no wait can fix it
             return event_payload("error", None, cannot_wait_message(target, err))
         report: ReadReport | None = None
+        last_error: str | None = None  # the cause of the latest check, if it failed
         polls = 0
         error_streak = 0
         try:
@@ -118,13 +127,15 @@ class FeishuMessageReadTrigger(FeishuReadThresholdTrigger):
                     async with asyncio.timeout(max(budget, 0.0)):
                         report = await client.run_steps(tracker.check())
                     error_streak = 0
+                    last_error = None
                 except TimeoutError:
                     break  # the deadline passed while a request (or its retries) was in flight
                 except FeishuError as err:
                     if is_permanent_error(err):
                         return event_payload("error", report, cannot_wait_message(target, err))
                     error_streak += 1
-                    self.log.warning("Feishu read check of %s failed, will retry: %s", target.describe(), err)
+                    last_error = check_failure_reason(err, client.config.base_url)
+                    self.log.warning("Feishu read check of %s failed, will retry: %s", target.describe(), last_error)
                 else:
                     self.log.info("%s", report.describe())
                     if report.reached:
@@ -136,5 +147,7 @@ class FeishuMessageReadTrigger(FeishuReadThresholdTrigger):
         finally:
             await client.aclose()
         last = report.describe() if report else "no successful read check"
+        if last_error is not None:
+            last += f"; last error: {last_error}"
         message = f"Deadline {utc_iso(self.deadline)} passed before {target.describe()} reached the threshold; {last}"
         return event_payload("deadline", report, message)

@@ -137,3 +137,9 @@ def test_bad_ids_are_refused_before_any_request(bad):
             build(bad)
     with pytest.raises(FeishuConfigError):
         endpoints.chat_members_request(bad)
+
+
+@pytest.mark.parametrize("stamp", ["-1", "1e12", "9" * 16, True, None, 253_402_300_800_000])
+def test_implausible_read_times_are_protocol_errors(stamp):
+    with pytest.raises(FeishuProtocolError, match="timestamp"):
+        answer(endpoints.read_users_request("om_1"), {"items": [{"user_id": "ou_a", "timestamp": stamp}]})
