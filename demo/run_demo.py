@@ -137,6 +137,17 @@ class WhoHasReadStory:
         return self.emu.message_reads(self.message_id)
 
 
+def read_before_the_check(emu, message_id: str, buzzes: list[dict]) -> list[dict]:
+    """The buzzed people who had read the notice when the reminder last asked read_users before buzzing."""
+    if not buzzes:
+        return []
+    first_buzz = min(r["at"] for r in buzzes)
+    asked = [e[0] for e in emu.requests_log if e[2].endswith(f"/{message_id}/read_users") and e[0] <= first_buzz]
+    checked_at = max(asked, default=first_buzz)
+    read_at = emu.message_reads(message_id)["read"]
+    return [r for r in buzzes if read_at.get(r["open_id"], float("inf")) <= checked_at]
+
+
 def run_who_has_read(emu, env: dict[str, str], airflow: str, log_path: Path) -> bool:
     """The second story: a notice to a chat, wait for 80%, buzz only the unread, report who never read."""
     threshold = 0.8
@@ -160,8 +171,13 @@ def run_who_has_read(emu, env: dict[str, str], airflow: str, log_path: Path) -> 
         print(f"  the notice was never sent; see {log_path}")
         return False
     buzzes = [r for r in emu.reminders(story.message_id) if r["kind"] == "buzz"]
-    had_read = [r for r in buzzes if r["had_read"]]
-    print(f"  buzzed {len(buzzes)} people; {len(had_read)} of them had already read it")
+    had_read = read_before_the_check(emu, story.message_id, buzzes)
+    line = f"  buzzed {len(buzzes)} people; {len(had_read)} of them had read it when the reminder checked"
+    late = [r for r in buzzes if r["had_read"] and r not in had_read]
+    if late:
+        # The clock runs 1440x: the few real milliseconds between the check and the buzz are minutes here.
+        line += f" ({len(late)} read in the emulated minutes between the check and the buzz)"
+    print(line)
     report = [m for m in emu.chat_messages(OWNER_CHAT) if m.get("source") == "im"]
     if report:
         print("The owner's chat received:")
