@@ -7,10 +7,11 @@ repeat, and the same process-wide token cache holds the token.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -23,6 +24,7 @@ from airflow_provider_feishu.api.results import BatchProgress, ReadStats
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
+from airflow_provider_feishu.hooks.upload_source import UploadSource, read_upload
 
 T = TypeVar("T")
 
@@ -152,12 +154,18 @@ class AsyncFeishuClient:
     async def _exchange(self, request: ApiRequest[T], token: str | None) -> T:
         pacer = self._pacer_for(request)
         done = await pacer.acquire() if pacer is not None else None
-        headers = {"Content-Type": "application/json; charset=utf-8"}
+        headers = {"Content-Type": "application/json; charset=utf-8"} if request.files is None else {}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         try:
             response = await self._client.request(
-                request.method, request.path, params=request.params, json=request.json, headers=headers
+                request.method,
+                request.path,
+                params=request.params,
+                json=request.json,
+                headers=headers,
+                data=request.form,
+                files=request.files,
             )
         except httpx.HTTPError as err:
             reason, may_have_arrived = describe_transport_error(err, self.config.timeout)
@@ -202,3 +210,40 @@ class AsyncFeishuClient:
 
     async def get_batch_message_progress(self, batch_message_id: str) -> BatchProgress:
         return await self.call(endpoints.get_progress_request(batch_message_id))
+
+    # --- any API, uploads and card updates ----------------------------------------------------
+
+    async def call_api(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Call any Feishu API; the answer's ``data`` (or whole body). See ``FeishuHook.call_api``."""
+        from airflow_provider_feishu.api.generic import call_api_request
+
+        return await self.call(call_api_request(method, path, params=params, json=json))
+
+    async def upload_image(self, image: UploadSource, image_type: str = "message") -> str:
+        """Upload an image (a path or bytes, at most 10 MB); returns its ``image_key``."""
+        from airflow_provider_feishu.api.uploads import MAX_IMAGE_BYTES, upload_image_request
+
+        data, name = await asyncio.to_thread(read_upload, image, limit=MAX_IMAGE_BYTES, what="image")
+        return await self.call(upload_image_request(data, image_type, file_name=name))
+
+    async def upload_file(
+        self, file: UploadSource, file_type: str, file_name: str | None = None, duration: int | None = None
+    ) -> str:
+        """Upload a file (a path or bytes, at most 30 MB); returns its ``file_key``."""
+        from airflow_provider_feishu.api.uploads import MAX_FILE_BYTES, upload_file_request
+
+        data, name = await asyncio.to_thread(read_upload, file, limit=MAX_FILE_BYTES, what="file")
+        return await self.call(upload_file_request(data, file_type, file_name or name, duration=duration))
+
+    async def update_card(self, message_id: str, card: Mapping[str, Any] | str) -> None:
+        """Replace the card of an interactive message this app sent (within 14 days of sending)."""
+        from airflow_provider_feishu.api.cards import update_card_request
+
+        await self.call(update_card_request(message_id, card))

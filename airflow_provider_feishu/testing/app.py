@@ -19,8 +19,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from .cards import op_message_patch
+from .directory import op_chat_list, op_contact_user
 from .faults import Fault, FaultBook
 from .ratelimit import RateLimiter
+from .uploads import op_file_upload, op_image_upload
 from .world import World
 
 Scope = dict[str, Any]
@@ -51,6 +54,14 @@ ROUTES: list[tuple[str, re.Pattern[str], str, bool]] = [
     ("PATCH", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/urgent_app$"), "urgent_app", True),
     ("POST", re.compile(r"^/open-apis/bot/v2/hook/(?P<id>[^/]+)$"), "webhook", False),
 ]
+# The messaging surface: uploads, card updates, and two lookups for call_api (.uploads, .cards, .directory).
+ROUTES.extend([
+    ("POST", re.compile(r"^/open-apis/im/v1/images$"), "image_upload", True),
+    ("POST", re.compile(r"^/open-apis/im/v1/files$"), "file_upload", True),
+    ("PATCH", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)$"), "message_patch", True),
+    ("GET", re.compile(r"^/open-apis/contact/v3/users/(?P<id>[^/]+)$"), "contact_user", True),
+    ("GET", re.compile(r"^/open-apis/im/v1/chats$"), "chat_list", True),
+])
 
 
 def match_route(method: str, path: str) -> tuple[str, bool, dict[str, str]] | None:
@@ -273,6 +284,15 @@ class EmulatorApp:
         if name == "urgent_app":
             utype = query.get("user_id_type", [None])[0]
             return (*world.op_urgent_app(app_id, params["id"], utype, None if body is _BAD_JSON else body), [])
+        if name in ("image_upload", "file_upload"):
+            upload = op_image_upload if name == "image_upload" else op_file_upload
+            return (*upload(world, app_id, self._header(scope, b"content-type"), raw), [])
+        if name == "message_patch":
+            return (*op_message_patch(world, app_id, params["id"], None if body is _BAD_JSON else body), [])
+        if name == "contact_user":
+            return (*op_contact_user(world, params["id"], query), [])
+        if name == "chat_list":
+            return (*op_chat_list(world, app_id, query), [])
         raise AssertionError(name)  # pragma: no cover
 
     # ------------------------------------------------------------------ admin

@@ -132,6 +132,7 @@ class World:
             self.counts: Counter[str] = Counter()
             self.log: list[tuple[float, str, str, int, int | None]] = []
             self.webhook_log: list[dict[str, Any]] = []
+            self.uploads: dict[str, dict[str, Any]] = {}  # image_key / file_key -> upload (testing/uploads.py)
 
     def hex(self, n: int) -> str:
         return f"{self._rng.getrandbits(4 * n):0{n}x}"
