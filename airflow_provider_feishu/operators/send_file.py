@@ -50,7 +50,7 @@ class FeishuSendFileOperator(BaseOperator):
     def __init__(
         self,
         *,
-        file_path: str | os.PathLike[str],
+        file_path: str | os.PathLike[str] | Any,
         receive_id: str,
         receive_id_type: str = "open_id",
         as_image: bool = False,
@@ -64,7 +64,7 @@ class FeishuSendFileOperator(BaseOperator):
         super().__init__(**kwargs)
         if as_image and (file_type is not None or duration is not None):
             raise ValueError("file_type and duration are for files; an image (as_image=True) takes neither.")
-        self.file_path = os.fspath(file_path)
+        self.file_path = file_path  # may be an XComArg or a template until rendered
         self.receive_id = receive_id
         self.receive_id_type = receive_id_type
         self.as_image = as_image
@@ -87,14 +87,17 @@ class FeishuSendFileOperator(BaseOperator):
         from airflow_provider_feishu.threshold import is_permanent_error
 
         uuid = self.uuid or task_instance_uuid(context)
-        name = self.file_name or os.path.basename(self.file_path)
+        if not isinstance(self.file_path, (str, os.PathLike)) or not str(self.file_path).strip():
+            raise AirflowFailException(f"file_path rendered to {self.file_path!r:.100}; pass the path of a local file.")
+        path = os.fspath(self.file_path)
+        name = self.file_name or os.path.basename(path)
         try:
             if self.as_image:
-                key = self.hook.upload_image(self.file_path)
+                key = self.hook.upload_image(path)
                 msg_type, content = "image", {"image_key": key}
             else:
                 file_type = self.file_type or file_type_for(name)
-                key = self.hook.upload_file(self.file_path, file_type, file_name=name, duration=self.duration)
+                key = self.hook.upload_file(path, file_type, file_name=name, duration=self.duration)
                 msg_type, content = msg_type_for_file(file_type), {"file_key": key}
             self.log.info("Uploaded %s as %s; sending it to %s %s", name, key, self.receive_id_type, self.receive_id)
             context["ti"].xcom_push(key=UPLOAD_KEY_XCOM, value=key)
