@@ -23,13 +23,12 @@ CARD_UPDATES_PER_SECOND = 5  # per message (Feishu docs: im-v1/message/patch)
 
 def shared_card(card: Mapping[str, Any] | str) -> dict[str, Any]:
     """``card`` (a dict or a JSON object string) with ``config.update_multi`` set, so it can be updated."""
-    if isinstance(card, str):
-        try:
-            card = json.loads(card)
-        except ValueError:
-            raise FeishuConfigError("card must be a dict or a JSON object string.") from None
-    if not isinstance(card, Mapping):
-        raise FeishuConfigError(f"card must be a JSON object, got {type(card).__name__}.")
+    from airflow_provider_feishu.messages import raw_card_message
+
+    try:
+        card = raw_card_message(card).body
+    except ValueError as err:
+        raise FeishuConfigError(str(err)) from None
     if card.get("type") == "template":
         return dict(card)  # a card template reference: its config lives in the template
     config = card.get("config")

@@ -12,7 +12,7 @@ Feishu (a repeat would only leave an unused copy, but the caller would lose the 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_feishu.api.endpoints import ApiRequest
@@ -111,16 +111,19 @@ def _file_name(value: Any) -> str:
     return value
 
 
-def parse_image_key(api: str, envelope: Mapping[str, Any]) -> str:
-    key = as_str(api, section(api, envelope, "data"), "image_key")
-    assert key is not None
-    return key
+def _data_key(field: str) -> Callable[[str, Mapping[str, Any]], str]:
+    """A parser for an upload's answer: the key in ``data.<field>``."""
+
+    def parse(api: str, envelope: Mapping[str, Any]) -> str:
+        key = as_str(api, section(api, envelope, "data"), field)
+        assert key is not None
+        return key
+
+    return parse
 
 
-def parse_file_key(api: str, envelope: Mapping[str, Any]) -> str:
-    key = as_str(api, section(api, envelope, "data"), "file_key")
-    assert key is not None
-    return key
+parse_image_key = _data_key("image_key")
+parse_file_key = _data_key("file_key")
 
 
 def upload_image_request(image: bytes, image_type: str = "message", *, file_name: str = "") -> ApiRequest[str]:

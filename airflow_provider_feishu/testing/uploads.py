@@ -78,6 +78,23 @@ def _text(parts: dict[str, Part], name: str) -> str | None:
     return part[1].decode("utf-8", "replace")
 
 
+class _Refused(Exception):
+    def __init__(self, result: Result) -> None:
+        self.result = result
+
+
+def _file_part(parts: dict[str, Part], name: str, limit: int) -> Part:
+    """The named file part; :class:`_Refused` with Feishu's error when it is missing, empty or too big."""
+    part = parts.get(name)
+    if part is None or part[0] is None:
+        raise _Refused(_error(E_UPLOAD_PARAM, f"{name} is required."))
+    if not part[1]:
+        raise _Refused(_error(E_UPLOAD_EMPTY))
+    if len(part[1]) > limit:
+        raise _Refused(_error(E_UPLOAD_TOO_BIG, f"The limit is {limit // (1024 * 1024)} MB."))
+    return part
+
+
 def _store(world: World, app_id: str, kind: str, prefix: str, name: str | None, data: bytes, **extra: Any) -> str:
     """Keep an upload under a new key (``img_v3_...`` / ``file_v3_...``) and return the key."""
     with world.lock:
@@ -103,17 +120,13 @@ def op_image_upload(world: World, app_id: str, content_type: str | None, body: b
     image_type = _text(parts, "image_type")
     if image_type not in IMAGE_TYPES:
         return _error(E_UPLOAD_PARAM, "image_type must be message or avatar.")
-    image = parts.get("image")
-    if image is None or image[0] is None:
-        return _error(E_UPLOAD_PARAM, "image is required.")
-    data = image[1]
-    if not data:
-        return _error(E_UPLOAD_EMPTY)
-    if len(data) > MAX_IMAGE_BYTES:
-        return _error(E_UPLOAD_TOO_BIG, "Images are at most 10 MB.")
+    try:
+        name, data = _file_part(parts, "image", MAX_IMAGE_BYTES)
+    except _Refused as refused:
+        return refused.result
     if not any(data[offset : offset + len(sig)] == sig for offset, sig in _IMAGE_SIGNATURES):
         return _error(E_IMAGE_FORMAT)
-    key = _store(world, app_id, "image", "img_v3_", image[0], data, image_type=image_type)
+    key = _store(world, app_id, "image", "img_v3_", name, data, image_type=image_type)
     return 200, {"code": 0, "msg": "success", "data": {"image_key": key}}
 
 
@@ -130,14 +143,10 @@ def op_file_upload(world: World, app_id: str, content_type: str | None, body: by
     duration = _text(parts, "duration")
     if duration is not None and not duration.isdigit():
         return _error(E_UPLOAD_PARAM, "duration must be an integer number of milliseconds.")
-    file = parts.get("file")
-    if file is None or file[0] is None:
-        return _error(E_UPLOAD_PARAM, "file is required.")
-    data = file[1]
-    if not data:
-        return _error(E_UPLOAD_EMPTY)
-    if len(data) > MAX_FILE_BYTES:
-        return _error(E_UPLOAD_TOO_BIG, "Files are at most 30 MB.")
+    try:
+        data = _file_part(parts, "file", MAX_FILE_BYTES)[1]
+    except _Refused as refused:
+        return refused.result
     key = _store(
         world,
         app_id,

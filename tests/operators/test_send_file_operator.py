@@ -8,19 +8,16 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_feishu.operators.send_file import FeishuSendFileOperator
-from airflow_provider_feishu.testing import FeishuEmulator
 from airflow_provider_feishu.version_compat import AirflowFailException
 
 DAG_FILE = Path(__file__).parents[1] / "dags" / "send_file_dags.py"
-FAST_RETRIES = {"retry_base_delay": 0.01, "retry_max_delay": 0.05}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture
-def emu(monkeypatch):
-    with FeishuEmulator() as emulator:
-        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", emulator.connection_json(extra=FAST_RETRIES))
-        yield emulator
+def emu(feishu_connection):
+    """The emulator, with feishu_default pointing at it (the provider's own pytest fixture)."""
+    return feishu_connection
 
 
 class FakeTI:

@@ -12,12 +12,10 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_feishu.table_card import MAX_CELL_CHARS, result_csv, table_card
-from airflow_provider_feishu.testing import FeishuEmulator
 from airflow_provider_feishu.transfers.sql_to_feishu import SqlToFeishuOperator
 from airflow_provider_feishu.version_compat import AirflowFailException
 
 DAG_FILE = Path(__file__).parents[1] / "dags" / "sql_to_feishu_dags.py"
-FAST_RETRIES = {"retry_base_delay": 0.01, "retry_max_delay": 0.05}
 
 
 @pytest.fixture
@@ -34,10 +32,9 @@ def sales_db(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def emu(monkeypatch):
-    with FeishuEmulator() as emulator:
-        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", emulator.connection_json(extra=FAST_RETRIES))
-        yield emulator
+def emu(feishu_connection):
+    """The emulator, with feishu_default pointing at it (the provider's own pytest fixture)."""
+    return feishu_connection
 
 
 class FakeTI:
