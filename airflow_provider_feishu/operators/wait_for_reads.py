@@ -294,8 +294,8 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
     # --- the live status card (optional; its failures are warnings, never the wait's outcome) --
 
     def _start_status_card(self, context: Context, verdict: ReadVerdict | None, deadline_at: float) -> None:
-        if not self.status_chat_id or not str(self.status_chat_id).strip():
-            return
+        if not self.status_chat_id or str(self.status_chat_id).strip() in ("", "None"):
+            return  # no card (a template may render an unset param to "" or "None")
         from airflow_provider_feishu.operators.live_status import LiveStatusCard, status_card_uuid
         from airflow_provider_feishu.status_card import target_text
 
