@@ -17,7 +17,7 @@ FEISHU_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {
         "login": "cli_a1b2c3d4e5f6",
         "password": "App Secret from the developer console",
-        "host": "leave empty for the domain below; or https://open.example.com, http://127.0.0.1:8765",
+        "host": "leave empty for the domain below; or https://open.example.com, http://127.0.0.1:8700",
     },
 }
 
@@ -77,7 +77,7 @@ FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "relabeling": {"password": "Webhook URL or token", "host": "Base URL (optional)"},
     "placeholders": {
         "password": "https://open.feishu.cn/open-apis/bot/v2/hook/xxxxxxxx-xxxx-...",
-        "host": "only with a bare token: https://open.example.com or http://127.0.0.1:8765",
+        "host": "only with a bare token: https://open.example.com or http://127.0.0.1:8700",
     },
 }
 

@@ -68,7 +68,9 @@ class ReadVerdict:
             need += f" and {self.min_read_count} reads"
         line = f"read {self.read_count}/{self.total_count} ({self.ratio:.1%}), {need}"
         if not self.scheduled:
-            line += " (Feishu has not scheduled the batch yet)"
+            # get_progress gives 0 valid recipients both before scheduling and when no id was valid
+            # (Feishu docs: get_progress); nothing tells the two apart, so the line names both.
+            line += " (no valid recipient yet: Feishu has not scheduled the batch, or none of its ids was valid)"
         elif self.delivered_count < self.total_count:
             line += f" (delivered {self.delivered_count}/{self.total_count} so far)"
         if self.reached:
@@ -143,6 +145,9 @@ class ReadThreshold:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a count >= 0, got {value!r:.40}.")
+        if read_count > total_count:
+            # Reads of recipients not reached are impossible; never let such a snapshot over-estimate.
+            raise ValueError(f"read_count {read_count} exceeds total_count {total_count}.")
         scheduled = valid_user_ids_count > 0
         denominator = max(total_count, valid_user_ids_count)
         ratio = read_count / denominator if denominator else 0.0
@@ -187,3 +192,11 @@ def is_permanent_error(exc: BaseException) -> bool:
 def permanent_error_message(batch_message_id: str, exc: BaseException) -> str:
     """The text a failed wait shows: what happened and what to fix (the error carries the hint)."""
     return f"Cannot wait for reads of batch message {batch_message_id!r}: {exc}"
+
+
+def check_failure_reason(exc: BaseException, base_url: str | None) -> str:
+    """A failed read check's cause and the Feishu base URL it called, for logs and deadline messages.
+
+    The base URL never carries credentials: the connection refuses a host with user:password in it.
+    """
+    return f"{exc} (Feishu at {base_url})" if base_url else str(exc)

@@ -14,8 +14,8 @@ from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 from airflow_provider_feishu.api import results
-from airflow_provider_feishu.api.envelope import parse_envelope
-from airflow_provider_feishu.api.errors import FeishuConfigError
+from airflow_provider_feishu.api.envelope import log_id_of, parse_envelope, scrub_and_cut
+from airflow_provider_feishu.api.errors import FeishuConfigError, FeishuProtocolError
 
 T = TypeVar("T")
 
@@ -28,6 +28,9 @@ RECEIVE_ID_TYPES = ("open_id", "user_id", "union_id", "email", "chat_id")
 USER_ID_TYPES = ("open_id", "user_id", "union_id")
 MAX_IDS_PER_LIST = 200  # batch_send: at most 200 ids in each list (feishu-api.md §2)
 MAX_UUID_CHARS = 50  # im/v1 message create: uuid is at most 50 characters (feishu-api.md §6.1)
+#: Feishu's ids are 30-70 characters (om_/oc_/ou_ + 32 hex, bm-..., emails); a longer one is a mistake
+#: and would only make a huge URL (httpx refuses those with an error of its own).
+MAX_ID_CHARS = 256
 
 ReceiveIdType = Literal["open_id", "user_id", "union_id", "email", "chat_id"]
 UserIdType = Literal["open_id", "user_id", "union_id"]
@@ -53,15 +56,36 @@ class ApiRequest(Generic[T]):
 
     def parse(self, status: int, headers: Mapping[str, str], body: bytes, *, secrets: Collection[str] = ()) -> T:
         """The typed result, or the :class:`FeishuError` this answer means."""
-        return self.parser(self.name, parse_envelope(self.name, status, headers, body, secrets=secrets))
+        envelope = parse_envelope(self.name, status, headers, body, secrets=secrets)
+        try:
+            return self.parser(self.name, envelope)
+        except FeishuProtocolError as err:
+            # A parser quotes the odd value it found; that value is the server's text, so it is
+            # scrubbed like the rest, and the error gains the status and log id it lacked.
+            failure = FeishuProtocolError(
+                api=self.name,
+                code=err.code,
+                msg=scrub_and_cut(err.msg, secrets, 500),
+                http_status=status,
+                log_id=log_id_of(envelope, headers, secrets),
+            )
+        raise failure  # outside the except block: no chained copy of the unscrubbed error
 
 
-def require_id(name: str, value: Any) -> str:
-    """``value`` as a clean id, or a :class:`FeishuConfigError` naming the argument."""
+def require_id(name: str, value: Any, *, secret: bool = False) -> str:
+    """``value`` as a clean id, or a :class:`FeishuConfigError` naming the argument.
+
+    With ``secret``, the error never quotes the value.
+    """
+    shown = "(value hidden)" if secret else f"{value!r:.60}"
     if not isinstance(value, str) or not value.strip():
-        raise FeishuConfigError(f"{name} must be a non-empty string, got {value!r:.60}.")
+        raise FeishuConfigError(f"{name} must be a non-empty string, got {shown}.")
     if value != value.strip():
-        raise FeishuConfigError(f"{name} has leading or trailing whitespace: {value!r:.60}.")
+        raise FeishuConfigError(f"{name} has leading or trailing whitespace: {shown}.")
+    if len(value) > MAX_ID_CHARS:
+        raise FeishuConfigError(
+            f"{name} is {len(value)} characters long; Feishu's ids are far shorter (at most {MAX_ID_CHARS} here)."
+        )
     return value
 
 
@@ -95,6 +119,10 @@ def _choice(name: str, value: str, allowed: Collection[str]) -> str:
 
 
 def _path_id(value: str) -> str:
+    """An id made safe as one path segment. ``.`` and ``..`` (or any run of dots) would be collapsed
+    out of the path by the HTTP client, sending the token to another endpoint, so they are refused."""
+    if not value.strip("."):
+        raise FeishuConfigError(f"{value!r:.60} is not an id: a path segment of only dots is refused.")
     return quote(value, safe="")
 
 
@@ -108,7 +136,7 @@ def tenant_token_request(app_id: str, app_secret: str) -> ApiRequest[results.Ten
         method="POST",
         path="/open-apis/auth/v3/tenant_access_token/internal",
         parser=results.parse_tenant_token,
-        json={"app_id": require_id("App ID", app_id), "app_secret": require_id("App Secret", app_secret)},
+        json={"app_id": require_id("App ID", app_id), "app_secret": require_id("App Secret", app_secret, secret=True)},
         auth=False,
     )
 
@@ -233,9 +261,9 @@ def create_message_request(
         "content": content_text,
     }
     if uuid is not None:
-        require_id("uuid", uuid)
-        if len(uuid) > MAX_UUID_CHARS:
+        if isinstance(uuid, str) and len(uuid) > MAX_UUID_CHARS:
             raise FeishuConfigError(f"uuid is {len(uuid)} characters; Feishu takes at most {MAX_UUID_CHARS}.")
+        require_id("uuid", uuid)
         body["uuid"] = uuid
     return ApiRequest(
         name="message_create",

@@ -93,23 +93,38 @@ _NOT_RETRYABLE_RATE_LIMITS = frozenset({11247})
 TOKEN_INVALID_CODES = frozenset(code for code, (cls, _) in _CODES.items() if cls is FeishuTokenInvalidError)
 
 _SNIPPET_CHARS = 120
+_MAX_MSG_CHARS = 500
 _TAGS = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
 _INT_TEXT = re.compile(r"-?[0-9]+")
+
+
+_MAX_LOG_ID_CHARS = 128
+#: A secret's prefix this long or longer that ends a cut text is scrubbed too (shorter ones say
+#: nothing of the secret and would eat ordinary words).
+_MIN_PREFIX_CHARS = 4
 
 
 def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in headers.items()}
 
 
-def log_id_of(envelope: Mapping[str, Any] | None, headers: Mapping[str, str]) -> str | None:
-    """Feishu's request id for support: ``error.log_id`` in the body, else ``X-Tt-Logid``."""
+def log_id_of(
+    envelope: Mapping[str, Any] | None, headers: Mapping[str, str], secrets: Collection[str] = ()
+) -> str | None:
+    """Feishu's request id for support: ``error.log_id`` in the body, else ``X-Tt-Logid``.
+
+    Scrubbed and cut like any text of an answer: a hostile server can echo a token there too.
+    """
+    log_id: str | None = None
     if envelope is not None:
         error = envelope.get("error")
         if isinstance(error, Mapping) and isinstance(error.get("log_id"), str) and error["log_id"]:
-            return str(error["log_id"])
-    lowered = lower_headers(headers)
-    return lowered.get("x-tt-logid") or lowered.get("x-request-id") or None
+            log_id = str(error["log_id"])
+    if log_id is None:
+        lowered = lower_headers(headers)
+        log_id = lowered.get("x-tt-logid") or lowered.get("x-request-id") or None
+    return scrub_and_cut(log_id, secrets, _MAX_LOG_ID_CHARS) if log_id else None
 
 
 def retry_after_of(headers: Mapping[str, str]) -> float | None:
@@ -132,11 +147,22 @@ def scrub(text: str, secrets: Collection[str]) -> str:
     return text
 
 
+def scrub_and_cut(text: str, secrets: Collection[str], limit: int) -> str:
+    """``text`` scrubbed, then cut to ``limit`` characters, then rid of any secret's prefix that
+    the cut left at its end (a secret that straddled the cut must not survive in part)."""
+    text = scrub(text, secrets)[:limit]
+    for secret in secrets:
+        for size in range(min(len(secret) - 1, len(text)), _MIN_PREFIX_CHARS - 1, -1):
+            if text.endswith(secret[:size]):
+                text = text[:-size] + "***"
+                break
+    return text
+
+
 def snippet_of(body: bytes, secrets: Collection[str] = ()) -> str:
     """A short, single-line, secret-free start of a body that is not JSON (tags stripped)."""
-    text = body[:2000].decode("utf-8", errors="replace")
-    text = scrub(_SPACE.sub(" ", _TAGS.sub(" ", text)).strip(), secrets)
-    return text[:_SNIPPET_CHARS]
+    text = scrub(body[:8192].decode("utf-8", errors="replace"), secrets)
+    return scrub_and_cut(_SPACE.sub(" ", _TAGS.sub(" ", text)).strip(), secrets, _SNIPPET_CHARS)
 
 
 def _as_code(value: Any) -> int | None:
@@ -204,6 +230,25 @@ def error_for(
     )
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object with the same key twice (json.loads would silently keep the last)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
+    return obj
+
+
 def parse_envelope(
     api: str, status: int, headers: Mapping[str, str], body: bytes, *, secrets: Collection[str] = ()
 ) -> Mapping[str, Any]:
@@ -216,31 +261,50 @@ def parse_envelope(
     if not body.strip():
         if status == 429:
             raise error_for(
-                api, status=status, code=None, msg="empty body", headers=headers, log_id=log_id_of(None, headers)
+                api,
+                status=status,
+                code=None,
+                msg="empty body",
+                headers=headers,
+                log_id=log_id_of(None, headers, secrets),
             )
         raise FeishuProtocolError(
             api=api,
             code=None,
             msg="empty response body",
             http_status=status,
-            log_id=log_id_of(None, headers),
+            log_id=log_id_of(None, headers, secrets),
             retryable=status >= 500 or status == 0,
         )
     try:
-        envelope = json.loads(body)
+        envelope = json.loads(body, object_pairs_hook=_object_without_duplicate_keys)
+    except DuplicateKeyError as err:
+        # {"code": 1, "code": 0} must not read as success: refuse the answer rather than guess.
+        raise FeishuProtocolError(
+            api=api,
+            code=None,
+            msg=f"the answer repeats the key {scrub_and_cut(err.key, secrets, 40)!r} in one object",
+            http_status=status,
+            log_id=log_id_of(None, headers, secrets),
+        ) from None
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
         envelope = None
     if not isinstance(envelope, Mapping):
         if status == 429:
             raise error_for(
-                api, status=status, code=None, msg="rate limited", headers=headers, log_id=log_id_of(None, headers)
+                api,
+                status=status,
+                code=None,
+                msg="rate limited",
+                headers=headers,
+                log_id=log_id_of(None, headers, secrets),
             )
         raise FeishuProtocolError(
             api=api,
             code=None,
             msg="response is not a JSON object",
             http_status=status,
-            log_id=log_id_of(None, headers),
+            log_id=log_id_of(None, headers, secrets),
             snippet=snippet_of(body, secrets),
             retryable=status >= 500,
         )
@@ -248,8 +312,8 @@ def parse_envelope(
     raw_code = envelope.get("code", envelope.get("StatusCode"))
     code = _as_code(raw_code)
     raw_msg = envelope.get("msg", envelope.get("StatusMessage", ""))
-    msg = scrub(raw_msg if isinstance(raw_msg, str) else str(raw_msg), secrets)
-    log_id = log_id_of(envelope, headers)
+    msg = scrub_and_cut(raw_msg if isinstance(raw_msg, str) else str(raw_msg), secrets, _MAX_MSG_CHARS)
+    log_id = log_id_of(envelope, headers, secrets)
 
     if code == 0 and 200 <= status < 300:
         return envelope
@@ -262,4 +326,4 @@ def parse_envelope(
             log_id=log_id,
             snippet=snippet_of(body, secrets),
         )
-    raise error_for(api, status=status, code=code, msg=msg[:500], headers=headers, log_id=log_id)
+    raise error_for(api, status=status, code=code, msg=msg, headers=headers, log_id=log_id)

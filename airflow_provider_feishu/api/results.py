@@ -103,7 +103,9 @@ class UrgentResult:
 # --- parsing helpers -------------------------------------------------------------------------
 
 _DIGITS = re.compile(r"[0-9]+")
-_MAX_DIGITS = 4000  # below int()'s default limit of 4300 digits for str -> int
+#: No count Feishu sends comes near this (a tenant has at most millions of people); a larger one is
+#: a broken answer, and would overflow float division in the ratio (a 400-digit count did).
+MAX_COUNT = 10**9
 
 
 def _bad(api: str, what: str) -> FeishuProtocolError:
@@ -128,14 +130,18 @@ def as_count(api: str, obj: Mapping[str, Any], key: str) -> int:
         raise _bad(api, f"'{key}' is a boolean")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()) and len(value.strip()) <= _MAX_DIGITS:
-        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
-        number = int(value.strip())
+    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses. Length first:
+        # int() of thousands of digits is slow, and refused past sys.get_int_max_str_digits().
+        digits = value.strip().lstrip("0") or "0"
+        number = int(digits) if len(digits) <= len(str(MAX_COUNT)) else MAX_COUNT + 1
     else:
         shown = "missing" if value is None else f"{value!r:.40}"
         raise _bad(api, f"'{key}' is not a count ({shown})")
     if number < 0:
         raise _bad(api, f"'{key}' is negative ({number})")
+    if number > MAX_COUNT:
+        raise _bad(api, f"'{key}' is implausibly large (over {MAX_COUNT:,})")
     return number
 
 
@@ -172,7 +178,12 @@ def parse_tenant_token(api: str, envelope: Mapping[str, Any]) -> TenantToken:
 def parse_read_stats(api: str, envelope: Mapping[str, Any]) -> ReadStats:
     # read_count / total_count arrive as strings ("10"), per the read_user API page.
     node = section(api, envelope, "data", "read_user")
-    return ReadStats(read_count=as_count(api, node, "read_count"), total_count=as_count(api, node, "total_count"))
+    read_count, total_count = as_count(api, node, "read_count"), as_count(api, node, "total_count")
+    if read_count > total_count:
+        # Only recipients it reached can have read it: more reads than deliveries is a broken
+        # answer, and taking it would over-estimate the ratio (read 7 of 1 is not "reached").
+        raise _bad(api, f"read_count {read_count} exceeds total_count {total_count}")
+    return ReadStats(read_count=read_count, total_count=total_count)
 
 
 def parse_batch_progress(api: str, envelope: Mapping[str, Any]) -> BatchProgress:

@@ -18,6 +18,7 @@ from tenacity import Retrying
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
 from airflow_provider_feishu.api.errors import (
+    FeishuAuthError,
     FeishuConfigError,
     FeishuConnectionError,
     FeishuError,
@@ -28,7 +29,8 @@ from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
 from airflow_provider_feishu.hooks.rate_limit import shared_thread_pacer
 from airflow_provider_feishu.hooks.session import SessionOwner
-from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
+from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
+from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, read_answer
 from airflow_provider_feishu.hooks.upload_source import UploadSource, read_upload
 
 T = TypeVar("T")
@@ -110,14 +112,17 @@ class FeishuHook(SessionOwner, BaseHook):
         return config
 
     def _exchange(self, request: ApiRequest[T], token: str | None) -> T:
-        """One HTTP exchange, no retries."""
+        """One HTTP exchange, no retries, over within the connection's timeout, its answer capped."""
         config = self.config
-        headers = {"Content-Type": "application/json; charset=utf-8"} if request.files is None else {}
+        headers = {"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": ACCEPT_ENCODING}
+        if request.files is not None:
+            headers.pop("Content-Type")  # requests sets multipart/form-data with its boundary
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
             if config.rate_limits:
                 # Hooks of one app in this process share Feishu's per-API quota (50/s, 1000/min).
                 shared_thread_pacer((config.base_url, config.app_id, request.name), config.rate_limits).wait()
+        deadline = Deadline(config.timeout)
         try:
             response = self.session.request(
                 request.method,
@@ -129,13 +134,15 @@ class FeishuHook(SessionOwner, BaseHook):
                 headers=headers,
                 timeout=config.timeout,
                 allow_redirects=False,
+                stream=True,
             )
         except requests.RequestException as err:
             reason, may_have_arrived = describe_transport_error(err, config.timeout)
             # `from None`: the urllib3 chain adds nothing the reason does not say.
             raise FeishuConnectionError(request.name, reason, may_have_arrived=may_have_arrived) from None
+        body = read_answer(request.name, response, deadline)
         self.log.debug("Feishu %s %s: HTTP %s", request.method, request.name, response.status_code)
-        return request.parse(response.status_code, response.headers, response.content, secrets=config.secrets)
+        return request.parse(response.status_code, response.headers, body, secrets=answer_secrets(config, token))
 
     def _exchange_with_retries(self, request: ApiRequest[T], token: str | None) -> T:
         retrying = Retrying(**tenacity_kwargs(self.config.retry, idempotent=request.idempotent, logger=self.log))
@@ -168,7 +175,13 @@ class FeishuHook(SessionOwner, BaseHook):
         with TOKEN_CACHE.fetch_lock(key):
             if not force_refresh and (token := TOKEN_CACHE.get(key)):
                 return token  # another thread fetched it while we waited
-            result = self._exchange_with_retries(endpoints.tenant_token_request(config.app_id, config.app_secret), None)
+            try:
+                result = self._exchange_with_retries(
+                    endpoints.tenant_token_request(config.app_id, config.app_secret), None
+                )
+            except FeishuAuthError as err:
+                err.for_connection(config.conn_id)
+                raise
             _mask(result.token)
             TOKEN_CACHE.put(key, result.token, result.expire)
             return result.token

@@ -19,11 +19,12 @@ from tenacity import AsyncRetrying
 
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
-from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuTokenInvalidError
+from airflow_provider_feishu.api.errors import FeishuAuthError, FeishuConnectionError, FeishuTokenInvalidError
 from airflow_provider_feishu.api.results import BatchProgress, ReadStats
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
-from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
+from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
+from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, aread_answer
 from airflow_provider_feishu.hooks.upload_source import UploadSource, read_upload
 
 T = TypeVar("T")
@@ -152,28 +153,37 @@ class AsyncFeishuClient:
         return None
 
     async def _exchange(self, request: ApiRequest[T], token: str | None) -> T:
+        """One HTTP exchange, no retries, over within the connection's timeout, its answer capped."""
         pacer = self._pacer_for(request)
         done = await pacer.acquire() if pacer is not None else None
-        headers = {"Content-Type": "application/json; charset=utf-8"} if request.files is None else {}
+        headers = {"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": ACCEPT_ENCODING}
+        if request.files is not None:
+            headers.pop("Content-Type")  # httpx sets multipart/form-data with its boundary
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
+        deadline = Deadline(self.config.timeout)
         try:
-            response = await self._client.request(
-                request.method,
-                request.path,
-                params=request.params,
-                json=request.json,
-                headers=headers,
-                data=request.form,
-                files=request.files,
-            )
+            async with asyncio.timeout(deadline.remaining()):
+                async with self._client.stream(
+                    request.method,
+                    request.path,
+                    params=request.params,
+                    json=request.json,
+                    data=request.form,
+                    files=request.files,
+                    headers=headers,
+                ) as response:
+                    body = await aread_answer(request.name, response, deadline)
+        except TimeoutError:
+            raise deadline.expired_error(request.name) from None
         except httpx.HTTPError as err:
             reason, may_have_arrived = describe_transport_error(err, self.config.timeout)
             raise FeishuConnectionError(request.name, reason, may_have_arrived=may_have_arrived) from None
         finally:
             if done is not None:
                 done()
-        return request.parse(response.status_code, response.headers, response.content, secrets=self.config.secrets)
+        secrets = answer_secrets(self.config, token)
+        return request.parse(response.status_code, response.headers, body, secrets=secrets)
 
     async def _exchange_with_retries(self, request: ApiRequest[T], token: str | None) -> T:
         retrying = AsyncRetrying(**tenacity_kwargs(self.config.retry, idempotent=request.idempotent, logger=self.log))
@@ -198,9 +208,13 @@ class AsyncFeishuClient:
         async with TOKEN_CACHE.async_fetch_lock(key):
             if not force_refresh and (token := TOKEN_CACHE.get(key)):
                 return token
-            result = await self._exchange_with_retries(
-                endpoints.tenant_token_request(self.config.app_id, self.config.app_secret), None
-            )
+            try:
+                result = await self._exchange_with_retries(
+                    endpoints.tenant_token_request(self.config.app_id, self.config.app_secret), None
+                )
+            except FeishuAuthError as err:
+                err.for_connection(self.config.conn_id)
+                raise
             await _amask(result.token)
             TOKEN_CACHE.put(key, result.token, result.expire)
             return result.token

@@ -2,7 +2,8 @@
 
 Airflow builds a new hook for each poke, so a per-hook cache would fetch a token every time.
 Entries are keyed by (base URL, App ID, secret digest) and are treated as stale a few minutes
-before Feishu's ``expire``. Sync callers fetch under a per-key thread lock and async callers
+before Feishu's ``expire`` (half-way through the life of a token that lives less than twice that).
+Sync callers fetch under a per-key thread lock and async callers
 under a per-key asyncio lock, so concurrent callers make one fetch, not one each.
 """
 
@@ -14,6 +15,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 #: Refresh this many seconds before Feishu says the token expires (the Go SDK uses 3 minutes).
 REFRESH_MARGIN_SECONDS = 300.0
@@ -24,7 +26,8 @@ CacheKey = tuple[str, str, str]
 @dataclass
 class _Entry:
     token: str = field(repr=False)
-    expires_at: float
+    #: When the token stops being handed out (some time before Feishu's expiry).
+    refresh_at: float
 
 
 class TokenCache:
@@ -44,13 +47,19 @@ class TokenCache:
         """The cached token if it is still fresh (outside the refresh margin), else None."""
         with self._guard:
             entry = self._entries.get(key)
-            if entry is None or self._clock() >= entry.expires_at - self._margin:
+            if entry is None or self._clock() >= entry.refresh_at:
                 return None
             return entry.token
 
+    def margin_for(self, expire_seconds: float) -> float:
+        """The early-refresh margin for a token that lives ``expire_seconds``: the cache's margin,
+        but at most half the token's life, so that a short-lived token is still reused."""
+        return min(self._margin, max(expire_seconds, 0.0) / 2)
+
     def put(self, key: CacheKey, token: str, expire_seconds: float) -> None:
+        refresh_at = self._clock() + expire_seconds - self.margin_for(expire_seconds)
         with self._guard:
-            self._entries[key] = _Entry(token=token, expires_at=self._clock() + expire_seconds)
+            self._entries[key] = _Entry(token=token, refresh_at=refresh_at)
 
     def evict(self, key: CacheKey, token: str | None = None) -> None:
         """Drop the entry; with ``token``, only if it is still that token (another caller may have
@@ -59,6 +68,11 @@ class TokenCache:
             entry = self._entries.get(key)
             if entry is not None and (token is None or entry.token == token):
                 del self._entries[key]
+
+    def live_tokens(self) -> tuple[str, ...]:
+        """Every token this process holds: scrubbed from any answer text that is quoted."""
+        with self._guard:
+            return tuple(entry.token for entry in self._entries.values())
 
     def clear(self) -> None:
         with self._guard:
@@ -79,3 +93,15 @@ class TokenCache:
 
 #: The one cache of this process.
 TOKEN_CACHE = TokenCache()
+
+
+class _HasSecrets(Protocol):
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
+
+
+def answer_secrets(config: _HasSecrets, token: str | None) -> tuple[str, ...]:
+    """What to scrub from an answer's text: the connection's secrets, the token the request
+    carried, and every other live token (a gateway may echo any header it saw)."""
+    sent = (token,) if token else ()
+    return (*config.secrets, *sent, *TOKEN_CACHE.live_tokens())

@@ -11,6 +11,7 @@ text or a repr: errors name "the webhook of connection X" instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,7 @@ from airflow_provider_feishu.api.webhook import (
 )
 from airflow_provider_feishu.hooks.rate_limit import ReservationPacer
 from airflow_provider_feishu.hooks.session import USER_AGENT, SessionOwner
+from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, aread_answer, read_answer
 from airflow_provider_feishu.hooks.webhook_config import CONN_TYPE, WebhookConfig, webhook_config_from_connection
 
 if TYPE_CHECKING:
@@ -220,13 +222,15 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
         webhook_pacer(config).wait()
         request = self._request(config, payload)  # sign per attempt: the timestamp must be fresh
         failure: tuple[str, bool] | None = None
+        deadline = Deadline(config.timeout)
         try:
             response = self.session.post(
                 config.base_url + request.path,
                 json=request.json,
-                headers={"Content-Type": "application/json; charset=utf-8"},
+                headers={"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": ACCEPT_ENCODING},
                 timeout=config.timeout,
                 allow_redirects=False,
+                stream=True,
             )
         except requests.RequestException as err:
             from airflow_provider_feishu.hooks.feishu import describe_transport_error
@@ -236,7 +240,8 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
             # Raised outside the except block: the requests error (its text holds the URL) is not
             # even kept as __context__.
             raise FeishuConnectionError(config.label, failure[0], may_have_arrived=failure[1])
-        return request.parse(response.status_code, response.headers, response.content, secrets=config.secrets)
+        body = read_answer(config.label, response, deadline)
+        return request.parse(response.status_code, response.headers, body, secrets=config.secrets)
 
     def send(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
         """Post a ready webhook body (``{"msg_type": ..., "content" | "card": {...}}``).
@@ -291,13 +296,23 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
                 await pacer.await_turn()
                 request = self._request(config, payload)
                 failure: tuple[str, bool] | None = None
+                deadline = Deadline(config.timeout)
                 try:
-                    response = await client.post(config.base_url + request.path, json=request.json)
+                    async with asyncio.timeout(deadline.remaining()):
+                        async with client.stream(
+                            "POST",
+                            config.base_url + request.path,
+                            json=request.json,
+                            headers={"Accept-Encoding": ACCEPT_ENCODING},
+                        ) as response:
+                            body = await aread_answer(config.label, response, deadline)
+                except TimeoutError:
+                    failure = (deadline.expired_error(config.label).reason, True)
                 except httpx.HTTPError as err:
                     failure = describe_transport_error(err, config.timeout)
                 if failure is not None:
                     raise FeishuConnectionError(config.label, failure[0], may_have_arrived=failure[1])
-                return request.parse(response.status_code, response.headers, response.content, secrets=config.secrets)
+                return request.parse(response.status_code, response.headers, body, secrets=config.secrets)
 
             retrying = AsyncRetrying(**tenacity_kwargs(config.retry, idempotent=False, logger=self.log))
             result: Mapping[str, Any] = await retrying(exchange)

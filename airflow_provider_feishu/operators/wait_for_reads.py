@@ -147,6 +147,8 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         self.on_deadline = _task_ids(on_deadline)
         self.deferrable = deferrable
         self.feishu_conn_id = feishu_conn_id
+        #: The cause of the latest check, if it failed: the deadline message quotes it.
+        self._last_error: str | None = None
         card_timezone(status_card_timezone)  # a typo fails at parse time, not at the deadline
         self.status_chat_id = status_chat_id
         self.status_card_title = status_card_title
@@ -179,9 +181,13 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         except FeishuError as err:
             if is_permanent_error(err):
                 raise AirflowFailException(permanent_error_message(self.checker.batch_message_id, err)) from None
-            self.log.warning("Feishu read check failed; will check again: %s", err)
+            self._last_error = self.checker.failure_reason(err)
+            self.log.warning(
+                "Feishu read check of %s failed; will check again: %s", self.checker.batch_message_id, self._last_error
+            )
             return None
-        self.log.info("%s", verdict.describe())
+        self._last_error = None
+        self.log.info("%s: %s", self.checker.batch_message_id, verdict.describe())
         return verdict
 
     def _interval(self, polls: int) -> float:
@@ -233,6 +239,8 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
                     context, {**stats_payload(bid, verdict, reached_at=utc_now_iso()), "status": "reached"}
                 )
         last = verdict.describe() if verdict else "no successful read check"
+        if self._last_error is not None:
+            last += f"; last error: {self._last_error}"
         result = stats_payload(bid, verdict, reached_at=None) if verdict else self._empty_stats(bid)
         result.update(reached=False, status="deadline", message=f"Deadline passed; {last}")
         return self._finish(context, result)

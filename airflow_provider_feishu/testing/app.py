@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -31,6 +32,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 ADMIN_PREFIX = "/__emulator__"
+REDIRECT_TARGET = ADMIN_PREFIX + "/redirect-target"
+REDIRECT_TARGET_BODY = b'{"code":0,"msg":"ok","data":{"read_user":{"read_count":"1","total_count":"1"}}}'
 JSON_CT = (b"content-type", b"application/json; charset=utf-8")
 
 E_AUTH_MISSING = (99991661, "Missing access token for authorization. Please make a request with token attached.")
@@ -132,6 +135,11 @@ class EmulatorApp:
             return
         method: str = scope["method"]
         path: str = scope["path"]
+        if path == REDIRECT_TARGET:
+            # Where the `redirect` fault points: a success that a client following redirects would take.
+            self.world.counts["redirect_target"] += 1
+            await self._send(send, 200, REDIRECT_TARGET_BODY, [JSON_CT])
+            return
         if path.startswith(ADMIN_PREFIX + "/"):
             await self._admin(scope, receive, send, method, path)
             return
@@ -150,6 +158,11 @@ class EmulatorApp:
             elif kind == "drop_before":
                 self._log(method, path, 0, None)
                 await self._drop(send, None)
+                return
+            elif kind in ("redirect", "huge_body"):
+                status, payload, extra = self._hostile_response(fault)
+                self._log(method, path, status, None)
+                await self._send(send, status, payload, headers + extra)
                 return
             elif kind in ("response", "html_502", "empty_body", "malformed_json"):
                 status, payload, extra, fcode = self._fault_response(fault, path, logid)
@@ -173,12 +186,51 @@ class EmulatorApp:
         if fault is not None and fault.kind == "drop_after":
             await self._drop(send, (status, payload, headers))
             return
+        if fault is not None and fault.kind == "trickle":
+            await self._trickle(receive, send, status, payload, [JSON_CT, *headers], fault.delay)
+            return
         await self._send(send, status, payload, [JSON_CT, *headers])
 
     async def _send(self, send: Send, status: int, payload: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         headers = [*headers, (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+    async def _trickle(
+        self, receive: Receive, send: Send, status: int, payload: bytes, headers: list[tuple[bytes, bytes]],
+        delay: float,
+    ) -> None:
+        """The whole answer, one byte every ``delay`` seconds (a client's per-read timeout never fires);
+        stops as soon as the client hangs up."""
+        headers = [*headers, (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        for i in range(len(payload)):
+            try:
+                message = await asyncio.wait_for(receive(), timeout=delay)
+            except TimeoutError:
+                message = {}
+            if message.get("type") == "http.disconnect":
+                return
+            await send({"type": "http.response.body", "body": payload[i : i + 1], "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    def _hostile_response(fault: Fault) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        if fault.kind == "redirect":
+            location = (fault.headers or {}).get("Location", REDIRECT_TARGET)
+            return fault.status or 302, b"", [(b"location", location.encode())]
+        # huge_body: a JSON object of `size` bytes; gzip-encoded, a few KB inflate to all of it.
+        size = max(fault.size, 32)
+        head, tail = b'{"code":0,"msg":"', b'"}'
+        filler = size - len(head) - len(tail)
+        if fault.encoding == "gzip":
+            packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip header
+            step = 1 << 20
+            parts = [packer.compress(head)]
+            parts.extend(packer.compress(b"a" * min(step, filler - i)) for i in range(0, filler, step))
+            parts.extend([packer.compress(tail), packer.flush()])
+            return 200, b"".join(parts), [JSON_CT, (b"content-encoding", b"gzip")]
+        return 200, head + b"a" * filler + tail, [JSON_CT]
 
     async def _drop(self, send: Send, partial: tuple[int, bytes, list[tuple[bytes, bytes]]] | None) -> None:
         if partial is not None:

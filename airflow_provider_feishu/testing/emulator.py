@@ -152,9 +152,9 @@ class FeishuEmulator:
     # ------------------------------------------------------------------ faults and limits
     def inject(self, path: str, *, times: int | None = 1, status: int | None = None, code: int | None = None,
                msg: str | None = None, body: Any = None, headers: dict[str, str] | None = None,
-               kind: str = "response", delay: float = 0.0) -> None:
+               kind: str = "response", delay: float = 0.0, size: int = 0, encoding: str | None = None) -> None:
         self.faults.add(Fault(path=path, kind=kind, times=times, status=status, code=code, msg=msg,
-                              body=body, headers=dict(headers or {}), delay=delay))
+                              body=body, headers=dict(headers or {}), delay=delay, size=size, encoding=encoding))
 
     def clear_faults(self) -> None:
         self.faults.clear()

@@ -11,6 +11,12 @@ Kinds:
 * ``drop_after``     process the request (state changes), send the response head and part of the
                      body, then abort the connection.
 * ``expire_token``   the presented tenant token expires now; the request then fails with 99991663.
+* ``redirect``       answer ``status`` (default 302) with ``Location`` (default the admin path
+                     ``/__emulator__/redirect-target``, which answers a success envelope and counts
+                     hits as ``redirect_target``), request not processed. A client must not follow it.
+* ``trickle``        process the request, then send the answer one byte every ``delay`` seconds.
+* ``huge_body``      HTTP 200 with a JSON body of ``size`` bytes (gzip-encoded on the wire when
+                     ``encoding="gzip"``, so a small answer inflates to ``size``), request not processed.
 
 A path pattern is an exact path or a prefix ending in ``*``. Admin paths are never faulted.
 """
@@ -23,7 +29,7 @@ from typing import Any
 
 FAULT_KINDS = frozenset(
     {"response", "html_502", "empty_body", "malformed_json", "delay", "drop_before", "drop_after",
-     "expire_token"}
+     "expire_token", "redirect", "trickle", "huge_body"}
 )
 
 
@@ -38,6 +44,8 @@ class Fault:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    size: int = 0  # huge_body: the decoded size in bytes
+    encoding: str | None = None  # huge_body: "gzip" to send it compressed
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

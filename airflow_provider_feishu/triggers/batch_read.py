@@ -8,6 +8,7 @@ own absolute deadline, so it ends even where the deferral timeout is not applied
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from airflow_provider_feishu.status_card import CardPacer, card_from_spec
 from airflow_provider_feishu.threshold import (
     ReadThreshold,
     ReadVerdict,
+    check_failure_reason,
     is_permanent_error,
     permanent_error_message,
 )
@@ -30,6 +32,18 @@ FIRST_CHECK_MIN_BUDGET = 10.0
 MAX_ERROR_DOUBLINGS = 6
 #: Seconds a status card update may take (with its retries) before the wait moves on without it.
 STATUS_CARD_UPDATE_BUDGET = 10.0
+
+
+def finite_seconds(name: str, value: Any, *, positive: bool = False) -> float:
+    """``value`` as a finite number of seconds (``> 0`` with ``positive``), or a ValueError naming it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r:.40}.") from None
+    if isinstance(value, bool) or not math.isfinite(number) or (positive and not number > 0):
+        need = "a finite number > 0" if positive else "a finite number"
+        raise ValueError(f"{name} must be {need} of seconds, got {value!r:.40}.")
+    return number
 
 
 def utc_iso(epoch: float | None = None) -> str:
@@ -98,13 +112,16 @@ class FeishuReadThresholdTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.rule = ReadThreshold.parse(threshold, min_read_count)
-        if not poll_interval > 0:
-            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}.")
         self.batch_message_id = batch_message_id
-        self.deadline = float(deadline)
-        self.poll_interval = float(poll_interval)
+        # A NaN deadline compares false with everything: the wait would never end.
+        self.deadline = finite_seconds("deadline", deadline)
+        self.poll_interval = finite_seconds("poll_interval", poll_interval, positive=True)
         self.exponential_backoff = bool(exponential_backoff)
-        self.max_poll_interval = float(max_poll_interval) if max_poll_interval else max(self.poll_interval, 600.0)
+        self.max_poll_interval = (
+            finite_seconds("max_poll_interval", max_poll_interval, positive=True)
+            if max_poll_interval
+            else max(self.poll_interval, 600.0)
+        )
         self.feishu_conn_id = feishu_conn_id
         self._valid_user_ids_count = 0
         self.status_card = status_card
@@ -168,6 +185,7 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         except Exception as err:  # a missing or invalid connection: no wait can fix it
             return event_payload("error", bid, None, permanent_error_message(bid, err))
         verdict: ReadVerdict | None = None
+        last_error: str | None = None  # the cause of the latest check, if it failed
         polls = 0
         error_streak = 0
         try:
@@ -179,13 +197,15 @@ class FeishuReadThresholdTrigger(BaseTrigger):
                     async with asyncio.timeout(max(budget, 0.0)):
                         verdict = await self._check(client)
                     error_streak = 0
+                    last_error = None
                 except TimeoutError:
                     break  # the deadline passed while a request (or its retries) was in flight
                 except FeishuError as err:
                     if is_permanent_error(err):
                         return event_payload("error", bid, verdict, permanent_error_message(bid, err))
                     error_streak += 1
-                    self.log.warning("Feishu read check of %s failed, will retry: %s", bid, err)
+                    last_error = check_failure_reason(err, client.config.base_url)
+                    self.log.warning("Feishu read check of %s failed, will retry: %s", bid, last_error)
                 else:
                     self.log.info("%s: %s", bid, verdict.describe())
                     if verdict.reached:
@@ -198,6 +218,8 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         finally:
             await client.aclose()
         last = verdict.describe() if verdict else "no successful read check"
+        if last_error is not None:
+            last += f"; last error: {last_error}"
         message = f"Deadline {utc_iso(self.deadline)} passed before batch message {bid} reached the threshold; {last}"
         return event_payload("deadline", bid, verdict, message)
 

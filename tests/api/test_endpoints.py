@@ -345,3 +345,37 @@ def test_requests_are_frozen():
     req = read_user_request("bm_1")
     with pytest.raises(AttributeError):
         req.path = "/elsewhere"  # type: ignore[misc]
+
+
+# --- ids that would leave their path segment, or blow up the URL ------------------------------
+
+
+@pytest.mark.parametrize("bad", [".", "..", "...", "....."])
+@pytest.mark.parametrize(
+    "build",
+    [read_user_request, get_progress_request, recall_batch_request, lambda i: urgent_app_request(i, ["ou_1"])],
+)
+def test_dot_only_ids_are_refused(build, bad):
+    # An HTTP client collapses "." and ".." out of the path: read_user("..") once went out as
+    # GET /open-apis/im/v1/read_user with the bearer token.
+    with pytest.raises(FeishuConfigError, match="only dots"):
+        build(bad)
+
+
+@pytest.mark.parametrize("good", ["bm-1.2", ".bm", "om_a..b"])
+def test_ids_with_dots_among_other_characters_pass(good):
+    assert read_user_request(good).path.endswith("/read_user")
+
+
+def test_over_long_ids_are_refused():
+    with pytest.raises(FeishuConfigError, match="100000 characters long"):
+        read_user_request("x" * 100_000)
+    with pytest.raises(FeishuConfigError, match="characters long"):
+        batch_send_request("text", content={"text": "hi"}, open_ids=["ou_" + "a" * 300])
+    assert read_user_request("x" * 256).path
+
+
+def test_a_bad_app_secret_is_never_quoted():
+    with pytest.raises(FeishuConfigError) as info:
+        tenant_token_request("cli_a", " my-secret-value ")
+    assert "my-secret-value" not in str(info.value)

@@ -364,3 +364,70 @@ def test_error_for(status, code, cls):
     assert err.log_id == "L1"
     if cls is FeishuRateLimitError:
         assert err.retry_after == 9.0
+
+
+# --- scrubbing: before the cut, and a secret's prefix at the cut ------------------------------
+
+LONG_SECRET = "s3cr3t-0123456789abcdefghijklmnop"  # 32 characters
+
+
+def test_scrub_happens_before_the_cut():
+    from airflow_provider_feishu.api.envelope import scrub_and_cut
+
+    text = "x" * 100 + LONG_SECRET + " tail"
+    cut = scrub_and_cut(text, [LONG_SECRET], 119)  # the cut falls 19 characters into the secret
+    assert "s3cr3t" not in cut
+    assert cut == "x" * 100 + "*** tail"
+
+
+@pytest.mark.parametrize("kept", [4, 10, 31])
+def test_a_secret_prefix_that_ends_the_text_is_scrubbed(kept):
+    from airflow_provider_feishu.api.envelope import scrub_and_cut
+
+    assert scrub_and_cut("abc " + LONG_SECRET[:kept], [LONG_SECRET], 200) == "abc ***"
+
+
+def test_short_prefixes_and_plain_words_stay():
+    from airflow_provider_feishu.api.envelope import scrub_and_cut
+
+    assert scrub_and_cut("was s3c", [LONG_SECRET], 200) == "was s3c"  # 3 characters say nothing
+    assert scrub_and_cut("all good", [LONG_SECRET], 200) == "all good"
+
+
+def test_long_msg_is_scrubbed_before_it_is_cut_to_500():
+    body = json.dumps({"code": 230001, "msg": "y" * 490 + LONG_SECRET}).encode()
+    with pytest.raises(FeishuBadRequestError) as info:
+        parse_envelope("read_user", 400, {}, body, secrets=[LONG_SECRET])
+    assert "s3cr3t" not in info.value.msg and info.value.msg.endswith("***")
+
+
+def test_snippet_is_scrubbed_before_it_is_cut():
+    body = ("<html>" + "z" * 110 + LONG_SECRET + "</html>").encode()
+    with pytest.raises(FeishuProtocolError) as info:
+        parse_envelope("read_user", 502, {}, body, secrets=[LONG_SECRET])
+    assert "s3cr3t" not in info.value.snippet and info.value.snippet.endswith("***")
+
+
+def test_log_id_header_is_scrubbed_and_bounded():
+    body = json.dumps({"code": 230001, "msg": "bad"}).encode()
+    headers = {"X-Tt-Logid": f"Bearer {LONG_SECRET}" + "q" * 500}
+    with pytest.raises(FeishuBadRequestError) as info:
+        parse_envelope("read_user", 400, headers, body, secrets=[LONG_SECRET])
+    assert LONG_SECRET not in str(info.value)
+    assert info.value.log_id is not None and len(info.value.log_id) <= 128
+
+
+# --- duplicate keys ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"code": 1, "code": 0}',
+        b'{"code": 0, "code": 1}',
+        b'{"code": 0, "msg": "ok", "data": {"read_user": {"read_count": "1", "read_count": "9"}}}',
+    ],
+)
+def test_duplicate_keys_are_refused(body):
+    with pytest.raises(FeishuProtocolError, match="repeats the key"):
+        parse_envelope("read_user", 200, {}, body)

@@ -56,11 +56,27 @@ def protocol_error(request, body: bytes) -> FeishuProtocolError:
         (" 7 ", "8", ReadStats(7, 8)),
         ("0", "0", ReadStats(0, 0)),
         ("007", 12, ReadStats(7, 12)),
-        ("12345678901234567890", "12345678901234567890", ReadStats(12345678901234567890, 12345678901234567890)),
+        ("1000000000", "1000000000", ReadStats(10**9, 10**9)),
+        ("0" * 50 + "12", "12", ReadStats(12, 12)),
     ],
 )
 def test_read_stats_counts(read_count, total_count, expected):
     assert read_user(read_count, total_count) == expected
+
+
+@pytest.mark.parametrize(
+    ("read_count", "total_count", "match"),
+    [
+        ("1000000001", "1000000001", "implausibly large"),
+        ("9" * 400, "9" * 400, "implausibly large"),  # once an OverflowError in the ratio
+        (10**400, 10**400, "implausibly large"),
+        ("7", "1", "read_count 7 exceeds total_count 1"),  # once "ratio 7.0, reached"
+        (2, 0, "read_count 2 exceeds total_count 0"),
+    ],
+)
+def test_read_stats_refuses_impossible_counts(read_count, total_count, match):
+    with pytest.raises(FeishuProtocolError, match=match):
+        read_user(read_count, total_count)
 
 
 @pytest.mark.parametrize(

@@ -40,10 +40,15 @@ def cache(clock) -> TokenCache:
         (7200, 6901, False),
         (7200, 7200, False),
         (7200, 10_000, False),
+        # A token that lives less than twice the margin is refreshed half-way through its life:
+        # never reused at all would mean one token fetch per call.
         (301, 0, True),
-        (301, 0.999, True),
-        (301, 1, False),
-        (300, 0, False),  # lives no longer than the margin: never fresh
+        (301, 150, True),
+        (301, 150.5, False),
+        (300, 149.9, True),
+        (300, 150, False),
+        (60, 29.9, True),
+        (60, 30, False),
         (0, 0, False),
     ],
 )
@@ -53,14 +58,36 @@ def test_fresh_until_expire_minus_margin(cache, clock, expire, elapsed, fresh):
     assert cache.get(KEY) == ("t-1" if fresh else None)
 
 
-def test_default_margin():
+def test_default_margin_is_five_minutes():
+    # Literal numbers, not the constant read back: a changed margin must fail here.
     clock = FakeClock()
     cache = TokenCache(clock=clock)
     cache.put(KEY, "t-1", 7200)
-    clock.now += 7200 - REFRESH_MARGIN_SECONDS - 1
+    clock.now += 6899
     assert cache.get(KEY) == "t-1"
     clock.now += 1
     assert cache.get(KEY) is None
+    assert REFRESH_MARGIN_SECONDS == 300.0
+
+
+def test_short_lived_token_is_reused(clock):
+    """Fifty calls with a token that lives 60 s (below the 300 s margin) make one fetch, not fifty."""
+    cache = TokenCache(clock=clock)
+    fetches = 0
+    for _ in range(50):
+        if cache.get(KEY) is None:
+            fetches += 1
+            cache.put(KEY, f"t-{fetches}", 60)
+        clock.now += 0.1
+    assert fetches == 1
+
+
+def test_live_tokens_lists_every_cached_token(cache):
+    cache.put(KEY, "t-1", 7200)
+    cache.put(OTHER, "t-2", 7200)
+    assert sorted(cache.live_tokens()) == ["t-1", "t-2"]
+    cache.evict(KEY)
+    assert cache.live_tokens() == ("t-2",)
 
 
 def test_unknown_key_is_none(cache):

@@ -277,3 +277,75 @@ def test_two_hundred_triggers_stay_under_the_rate_limit(emu):
     # Feishu limits each API separately: 200 get_progress and 200 read_user calls, each at
     # <= 50 per second, cannot finish faster than ~3 s.
     assert elapsed >= 3.0
+
+
+# --- arguments and timing the mutation audit found unpinned -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"deadline": float("nan")}, "deadline"),
+        ({"deadline": float("inf")}, "deadline"),
+        ({"deadline": "soon"}, "deadline"),
+        ({"deadline": 1.0, "poll_interval": float("nan")}, "poll_interval"),
+        ({"deadline": 1.0, "poll_interval": float("inf")}, "poll_interval"),
+        ({"deadline": 1.0, "max_poll_interval": float("nan")}, "max_poll_interval"),
+        ({"deadline": 1.0, "max_poll_interval": -5}, "max_poll_interval"),
+    ],
+)
+def test_non_finite_times_are_refused(kwargs, name):
+    # A NaN deadline compares false with every time: the wait built with it never ended.
+    with pytest.raises(ValueError, match=name):
+        FeishuReadThresholdTrigger(batch_message_id="bm-x", threshold=0.5, **kwargs)
+
+
+def test_the_sleep_is_cut_at_the_deadline(emu):
+    """A 600 s poll interval with 1 s left: the deadline event comes in about a second, not ten minutes."""
+    bid = send_batch(emu, 10)
+    emu.advance(10)
+    started = time.monotonic()
+    payload = run(first_event(make_trigger(bid, seconds=1.0, poll_interval=600), timeout=20))
+    assert payload["status"] == "deadline"
+    assert time.monotonic() - started < 10
+
+
+def test_one_error_doubles_the_next_wait():
+    trigger = make_trigger("bm-x", poll_interval=10, max_poll_interval=10_000)
+    for error_streak, factor in ((0, 1), (1, 2), (2, 4), (3, 8)):
+        interval = trigger.next_interval(1, error_streak)
+        assert 10 * factor <= interval <= 10 * factor * 1.1, (error_streak, interval)
+
+
+def test_the_error_back_off_is_reset_by_a_good_check(emu, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", emu.connection_json(extra={**FAST_RETRIES, "max_retries": 0}))
+    bid = send_batch(emu, 10)
+    emu.advance(10)
+    emu.inject(BATCH_PATH, times=2, kind="html_502")  # the first two checks fail, the rest succeed
+    trigger = make_trigger(bid, seconds=1.5, poll_interval=0.02)
+    streaks: list[int] = []
+    original = trigger.next_interval
+
+    def recorded(polls: int, error_streak: int) -> float:
+        streaks.append(error_streak)
+        return original(polls, error_streak)
+
+    monkeypatch.setattr(trigger, "next_interval", recorded)
+    assert run(first_event(trigger))["status"] == "deadline"
+    assert streaks[:2] == [1, 2]
+    assert len(streaks) > 3 and set(streaks[2:]) == {0}
+
+
+def test_wrong_port_warns_with_url_and_the_deadline_carries_the_last_error(unreachable_connection, capfd, caplog):
+    unreachable = unreachable_connection.url
+    bid = "bm-" + "3" * 32
+    payload = run(first_event(make_trigger(bid, seconds=0.4)))
+    assert payload["status"] == "deadline"
+    message = payload["message"]
+    assert "no successful read check; last error: Feishu tenant_access_token failed: could not connect" in message
+    assert unreachable in message
+    out, err = capfd.readouterr()
+    logs = "\n".join([out, err, caplog.text])
+    warnings = [line for line in logs.splitlines() if "could not connect" in line]
+    assert warnings and all(bid in w and unreachable in w for w in warnings)
+    assert unreachable_connection.secret not in json.dumps(payload) + logs
