@@ -94,8 +94,9 @@ class LiveStatusCard:
             self._update(self.card("waiting", counts), counts)
 
     def finish(self, status: CardStatus, counts: Counts | None, detail: str | None = None) -> None:
-        """Show the outcome (always sent, whatever the pacing)."""
+        """Show the outcome (always sent, whatever the pacing); unknown counts keep the last shown."""
         if self.message_id is not None:
+            counts = counts if counts is not None else self.pacer.counts
             self._update(self.card(status, counts, detail), counts)
 
     def _update(self, card: dict[str, Any], counts: Counts | None) -> None:

@@ -180,7 +180,10 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
             verdict = self.checker.check()
         except FeishuError as err:
             if is_permanent_error(err):
-                raise AirflowFailException(permanent_error_message(self.checker.batch_message_id, err)) from None
+                message = permanent_error_message(self.checker.batch_message_id, err)
+                if self._status_card is not None:
+                    self._status_card.finish("error", None, message)
+                raise AirflowFailException(message) from None
             self._last_error = self.checker.failure_reason(err)
             self.log.warning(
                 "Feishu read check of %s failed; will check again: %s", self.checker.batch_message_id, self._last_error

@@ -117,3 +117,24 @@ def test_a_card_failure_only_warns(monkeypatch, capfd, failure, warning, code):
 
 class _TI:
     dag_id, task_id, run_id, map_index = "d", "w", "r1", -1
+
+
+def test_a_failed_wait_turns_the_card_red(monkeypatch):
+    from airflow_provider_feishu.hooks.feishu import FeishuHook
+    from airflow_provider_feishu.operators.live_status import LiveStatusCard
+    from airflow_provider_feishu.version_compat import AirflowFailException
+
+    with FeishuEmulator(reading=NOBODY_READS) as emu:
+        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", emu.connection_json(extra=FAST_RETRIES))
+        card = LiveStatusCard(
+            hook=FeishuHook(), chat_id=emu.chats[1]["chat_id"], title="Notice", target="80%", deadline=0.0
+        )
+        message_id = card.start((3, 9), uuid="sc-test")
+        op = FeishuWaitForReadsOperator(task_id="w", batch_message_id="bm-x", threshold=0.8)
+        event = {"status": "error", "message": "Cannot wait: code=230030", "status_card": card.to_dict()}
+        with pytest.raises(AirflowFailException, match="230030"):
+            op.execute_complete({}, event)
+        final = emu.card(message_id)
+        assert final["header"]["template"] == "red"
+        assert card_lines(final)[0].startswith("**Notice read 3/9 (33%)")  # the last counts shown
+        assert card_lines(final)[-1] == "Cannot wait: code=230030"
