@@ -69,6 +69,8 @@ def test_call_api_errors_are_the_taxonomy(emu):
     with pytest.raises(FeishuAPIError) as caught:
         FeishuHook().call_api("GET", "/open-apis/contact/v3/users/ou_nobody")
     assert caught.value.code == 41050 and "GET /open-apis/contact/v3/users/:id" in str(caught.value)
+    token = FeishuHook().get_tenant_access_token()
+    assert token not in str(caught.value) and emu.app_secret not in str(caught.value)
     with pytest.raises(FeishuConfigError):
         FeishuHook().call_api("GET", "https://elsewhere.example/open-apis/im/v1/chats")
     assert emu.request_count("contact_user") == 1  # the bad path never left the process
