@@ -137,6 +137,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_feishu.operators.send",
                     "airflow_provider_feishu.operators.wait_for_reads",
                     "airflow_provider_feishu.operators.webhook",
+                    "airflow_provider_feishu.operators.send_file",
                 ],
             },
             {
@@ -145,6 +146,13 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_feishu.operators.remind_unread",
                     "airflow_provider_feishu.operators.tracked_send",
                 ],
+            },
+        ],
+        "transfers": [
+            {
+                "source-integration-name": "Common SQL",
+                "target-integration-name": "Feishu",
+                "python-module": "airflow_provider_feishu.transfers.sql_to_feishu",
             },
         ],
         "sensors": [

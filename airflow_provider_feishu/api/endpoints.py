@@ -8,7 +8,7 @@ token when ``auth`` is set, and hands the answer to :meth:`ApiRequest.parse`. Wh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
@@ -57,11 +57,15 @@ class ApiRequest(Generic[T]):
     method: str
     path: str
     parser: Callable[[str, Mapping[str, Any]], T] = field(repr=False)
-    params: Mapping[str, str] | None = None
+    params: Mapping[str, str | Sequence[str]] | None = None
     # repr=False: the token request's body holds the App Secret.
     json: Mapping[str, Any] | None = field(default=None, repr=False)
     auth: bool = True
     idempotent: bool = True
+    # A multipart/form-data upload instead of a JSON body (im/v1 images and files): the text
+    # fields, and the file parts as name -> (file name, bytes, content type).
+    form: Mapping[str, str] | None = None
+    files: Mapping[str, tuple[str, bytes, str]] | None = field(default=None, repr=False)
 
     def parse(self, status: int, headers: Mapping[str, str], body: bytes, *, secrets: Collection[str] = ()) -> T:
         """The typed result, or the :class:`FeishuError` this answer means."""

@@ -73,6 +73,20 @@ _CODES: dict[int, tuple[type[FeishuAPIError], str | None]] = {
     # batch_send's daily cap: a rate limit, but retrying before tomorrow does not help.
     11247: (FeishuRateLimitError, "batch_send's daily cap (500,000 messages per app) is used up."),
 }
+# Uploads and card updates (Feishu docs: im-v1/image/create, im-v1/file/create, im-v1/message/patch).
+_CODES.update(
+    {
+        234001: (FeishuBadRequestError, "Check the upload's form fields (image_type, file_type, file_name)."),
+        234006: (FeishuBadRequestError, "The upload is too big: images at most 10 MB, files at most 30 MB."),
+        234007: (FeishuPermissionError, "Enable the bot ability of the app and publish a new version."),
+        234010: (FeishuBadRequestError, "The upload is empty."),
+        234011: (FeishuBadRequestError, "Feishu cannot read this image format; upload it with upload_file instead."),
+        234039: (FeishuBadRequestError, "The image's resolution is too high; upload it with upload_file instead."),
+        232096: (FeishuServerError, None),  # "meta data writing stopped, retry later"
+        230011: (FeishuBadRequestError, "The message was recalled."),
+        230031: (FeishuBadRequestError, "A card can only be updated within 14 days of sending it."),
+    }
+)
 _NOT_RETRYABLE_RATE_LIMITS = frozenset({11247})
 # Who has read: read_users, chat members, reactions, urgent_app, reply (Feishu docs: message
 # read_users, chat-members/get, message-reaction list, buzz-messages urgent_app, message reply).
@@ -82,7 +96,6 @@ _CODES.update(
             FeishuNotFoundError,
             "Feishu reports who read a message only within 7 days of sending; send a new message to track reads.",
         ),
-        230011: (FeishuNotFoundError, "The message was recalled."),
         230110: (FeishuNotFoundError, "The message was deleted."),
         230023: (
             FeishuBadRequestError,

@@ -33,6 +33,7 @@ from airflow_provider_feishu.hooks.rate_limit import shared_thread_pacer
 from airflow_provider_feishu.hooks.session import SessionOwner
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, read_answer
+from airflow_provider_feishu.hooks.upload_source import UploadSource, read_upload
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -117,6 +118,8 @@ class FeishuHook(SessionOwner, BaseHook):
         """One HTTP exchange, no retries, over within the connection's timeout, its answer capped."""
         config = self.config
         headers = {"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": ACCEPT_ENCODING}
+        if request.files is not None:
+            headers.pop("Content-Type")  # requests sets multipart/form-data with its boundary
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
             if config.rate_limits:
@@ -129,6 +132,8 @@ class FeishuHook(SessionOwner, BaseHook):
                 config.base_url + request.path,
                 params=request.params,
                 json=request.json,
+                data=request.form,
+                files=request.files,
                 headers=headers,
                 timeout=config.timeout,
                 allow_redirects=False,
@@ -296,6 +301,50 @@ class FeishuHook(SessionOwner, BaseHook):
         return self.call(
             endpoints.reply_message_request(message_id, msg_type, content, uuid=uuid, reply_in_thread=reply_in_thread)
         )
+    # --- any API, uploads and card updates ----------------------------------------------------
+
+    def call_api(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Call any Feishu API with this connection's token, pacing and retries; returns the answer's
+        ``data`` (or the whole body if it has none). Only GET is retried once it may have arrived.
+
+        ``path`` starts with ``/open-apis/``; query arguments go in ``params``, never in the path.
+        """
+        from airflow_provider_feishu.api.generic import call_api_request
+
+        return self.call(call_api_request(method, path, params=params, json=json))
+
+    def upload_image(self, image: UploadSource, image_type: str = "message") -> str:
+        """Upload an image (a file path or bytes, at most 10 MB) and return its ``image_key``."""
+        from airflow_provider_feishu.api.uploads import MAX_IMAGE_BYTES, upload_image_request
+
+        data, name = read_upload(image, limit=MAX_IMAGE_BYTES, what="image")
+        return self.call(upload_image_request(data, image_type, file_name=name))
+
+    def upload_file(
+        self, file: UploadSource, file_type: str, file_name: str | None = None, duration: int | None = None
+    ) -> str:
+        """Upload a file (a path or bytes, at most 30 MB) and return its ``file_key``.
+
+        ``file_name`` defaults to the path's name (required for bytes); ``duration`` is in
+        milliseconds, for opus and mp4.
+        """
+        from airflow_provider_feishu.api.uploads import MAX_FILE_BYTES, upload_file_request
+
+        data, name = read_upload(file, limit=MAX_FILE_BYTES, what="file")
+        return self.call(upload_file_request(data, file_type, file_name or name, duration=duration))
+
+    def update_card(self, message_id: str, card: Mapping[str, Any] | str) -> None:
+        """Replace the card of an interactive message this app sent (within 14 days of sending)."""
+        from airflow_provider_feishu.api.cards import update_card_request
+
+        self.call(update_card_request(message_id, card))
 
     # --- connection test ---------------------------------------------------------------------
 

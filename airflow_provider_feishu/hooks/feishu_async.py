@@ -27,6 +27,7 @@ from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, aread_answer
+from airflow_provider_feishu.hooks.upload_source import UploadSource, read_upload
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -159,13 +160,21 @@ class AsyncFeishuClient:
         pacer = self._pacer_for(request)
         done = await pacer.acquire() if pacer is not None else None
         headers = {"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": ACCEPT_ENCODING}
+        if request.files is not None:
+            headers.pop("Content-Type")  # httpx sets multipart/form-data with its boundary
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         deadline = Deadline(self.config.timeout)
         try:
             async with asyncio.timeout(deadline.remaining()):
                 async with self._client.stream(
-                    request.method, request.path, params=request.params, json=request.json, headers=headers
+                    request.method,
+                    request.path,
+                    params=request.params,
+                    json=request.json,
+                    data=request.form,
+                    files=request.files,
+                    headers=headers,
                 ) as response:
                     body = await aread_answer(request.name, response, deadline)
         except TimeoutError:
@@ -273,3 +282,39 @@ class AsyncFeishuClient:
         return await self.call(
             endpoints.reply_message_request(message_id, msg_type, content, uuid=uuid, reply_in_thread=reply_in_thread)
         )
+    # --- any API, uploads and card updates ----------------------------------------------------
+
+    async def call_api(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Call any Feishu API; the answer's ``data`` (or whole body). See ``FeishuHook.call_api``."""
+        from airflow_provider_feishu.api.generic import call_api_request
+
+        return await self.call(call_api_request(method, path, params=params, json=json))
+
+    async def upload_image(self, image: UploadSource, image_type: str = "message") -> str:
+        """Upload an image (a path or bytes, at most 10 MB); returns its ``image_key``."""
+        from airflow_provider_feishu.api.uploads import MAX_IMAGE_BYTES, upload_image_request
+
+        data, name = await asyncio.to_thread(read_upload, image, limit=MAX_IMAGE_BYTES, what="image")
+        return await self.call(upload_image_request(data, image_type, file_name=name))
+
+    async def upload_file(
+        self, file: UploadSource, file_type: str, file_name: str | None = None, duration: int | None = None
+    ) -> str:
+        """Upload a file (a path or bytes, at most 30 MB); returns its ``file_key``."""
+        from airflow_provider_feishu.api.uploads import MAX_FILE_BYTES, upload_file_request
+
+        data, name = await asyncio.to_thread(read_upload, file, limit=MAX_FILE_BYTES, what="file")
+        return await self.call(upload_file_request(data, file_type, file_name or name, duration=duration))
+
+    async def update_card(self, message_id: str, card: Mapping[str, Any] | str) -> None:
+        """Replace the card of an interactive message this app sent (within 14 days of sending)."""
+        from airflow_provider_feishu.api.cards import update_card_request
+
+        await self.call(update_card_request(message_id, card))

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .app import EmulatorApp
+from .cards import card_history
 from .clock import Clock, ManualClock, ScaledClock
 from .faults import Fault, FaultBook
 from .ratelimit import RateLimiter
@@ -186,6 +187,25 @@ class FeishuEmulator:
     def webhook_messages(self) -> list[dict[str, Any]]:
         with self.world.lock:
             return [dict(e) for e in self.world.webhook_log]
+
+    # ------------------------------------------------------------------ uploads and cards
+    def upload(self, key: str) -> dict[str, Any]:
+        """An uploaded image or file by its image_key / file_key: kind, file_name, size, sha256, data..."""
+        with self.world.lock:
+            return dict(self.world.uploads[key])
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """Every upload so far, oldest first."""
+        with self.world.lock:
+            return [dict(u) for u in self.world.uploads.values()]
+
+    def card(self, message_id: str) -> dict[str, Any]:
+        """The card an interactive message shows now (after any updates)."""
+        return card_history(self.world, message_id)[-1]
+
+    def card_history(self, message_id: str) -> list[dict[str, Any]]:
+        """Every card an interactive message has shown, the sent one first, then each update."""
+        return card_history(self.world, message_id)
 
     def batch(self, batch_message_id: str) -> dict[str, Any]:
         return self.world.batch_snapshot(batch_message_id)

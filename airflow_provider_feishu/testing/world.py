@@ -135,6 +135,7 @@ class World:
             self.log: list[tuple[float, str, str, int, int | None]] = []
             self.webhook_log: list[dict[str, Any]] = []
             self.tracking = ReadTracking(self)  # who read which im/v1 message (see tracking.py)
+            self.uploads: dict[str, dict[str, Any]] = {}  # image_key / file_key -> upload (testing/uploads.py)
 
     def hex(self, n: int) -> str:
         return f"{self._rng.getrandbits(4 * n):0{n}x}"
