@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any, TypeVar
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
+
+from airflow_provider_feishu.testing import FeishuEmulator
 
 T = TypeVar("T")
 
@@ -45,7 +48,7 @@ PORT_FIX_SHIM = """
 """
 
 
-def wait_until(what: str, probe: Callable[[], T], seconds: float = 30) -> T:
+def wait_until(what: str, probe: Callable[[], T], seconds: float = 60) -> T:
     deadline = time.monotonic() + seconds
     while True:
         value = probe()
@@ -54,6 +57,18 @@ def wait_until(what: str, probe: Callable[[], T], seconds: float = 30) -> T:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds:g}s waiting for {what}")
         time.sleep(0.2)
+
+
+# The emulator's token format (every token it issued is also checked by value).
+TOKEN = re.compile(r"\bt-g[0-9a-f]{39}\b")
+
+
+def leaks(driver: WebDriver, emulator: FeishuEmulator, *secrets: str) -> list[str]:
+    """Secrets, the emulator's app secret or any token it issued, found in the page's HTML."""
+    html = driver.page_source
+    found = [s for s in (*secrets, emulator.app_secret) if s and s in html]
+    found += [t for t in emulator.world.tokens if t in html]
+    return found + TOKEN.findall(html)
 
 
 def body_text(driver: WebDriver) -> str:
@@ -139,6 +154,14 @@ def placeholder_fits(driver: WebDriver, field: WebElement) -> bool:
     return ctx.measureText(el.placeholder).width <= room;
     """
     return bool(driver.execute_script(script, field))
+
+
+def dropdown(dialog: WebElement, label: str) -> WebElement:
+    """The react-select input of the extra field labelled ``label``."""
+    row = dialog.find_element(
+        By.XPATH, f".//*[normalize-space(text())='{label}']/ancestor::*[.//input[@role='combobox']][1]"
+    )
+    return row.find_element(By.CSS_SELECTOR, "input[role=combobox]")
 
 
 def choose(driver: WebDriver, combo: WebElement, option: str) -> None:

@@ -9,7 +9,9 @@ saves the screenshots the docs show.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,8 +62,6 @@ class AirflowUI:
             [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120, check=False
         )
         assert out.returncode == 0, out.stderr[-3000:]
-        import json
-
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -112,6 +112,8 @@ def airflow_ui(tmp_path_factory) -> Iterator[AirflowUI]:
                     return False
 
             wait_for(api_up, BOOT_SECONDS, "the API server to answer", log, proc)
+            # The form's first request loads every provider's hook metadata: slow once, so warm it up.
+            requests.get(url + "/ui/connections/hook_meta", timeout=BOOT_SECONDS)
             yield AirflowUI(url=url, env=env, log=log, proc=proc, emulator=emu)
 
 
@@ -143,8 +145,6 @@ def chromium() -> Iterator:
         yield driver
     finally:
         driver.quit()
-        import shutil
-
         shutil.rmtree(profile, ignore_errors=True)
 
 

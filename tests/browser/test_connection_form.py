@@ -11,6 +11,7 @@ import pytest
 from airflow_pages import (
     choose,
     connection_types_offered,
+    dropdown,
     dropdown_options,
     inputs,
     label_of,
@@ -29,6 +30,7 @@ from airflow_provider_feishu.get_provider_info import (
     FEISHU_WEBHOOK_CONN_FIELDS,
     FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR,
 )
+from airflow_provider_feishu.hooks.config import DEFAULT_MAX_RETRIES
 from airflow_provider_feishu.version_compat import AIRFLOW_V_3_2_PLUS
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300, method="thread")]
@@ -80,11 +82,7 @@ def test_typed_form_shows_our_labels_placeholders_and_extras(
         assert element.get_attribute("value") in ("", None), f"{name} is prefilled"
         if spec["schema"].get("format") == "password":
             assert element.get_attribute("type") == "password"
-    domain = dialog.find_element(
-        By.XPATH, ".//*[normalize-space(text())='Domain']/ancestor::*[.//input[@role='combobox']][1]"
-    )
-    combo = domain.find_element(By.CSS_SELECTOR, "input[role=combobox]")
-    assert dropdown_options(chromium, combo) == ["feishu", "lark"]  # no literal "null"
+    assert dropdown_options(chromium, dropdown(dialog, "Domain")) == ["feishu", "lark"]  # no literal "null"
 
 
 @typed_form
@@ -98,10 +96,7 @@ def test_saving_the_feishu_form_stores_only_what_was_set(airflow_ui, chromium):
     fields["password"].send_keys(emu.app_secret)
     open_section(dialog, "Extra Fields")
     inputs(dialog)["element_timeout"].send_keys("20")
-    domain = dialog.find_element(
-        By.XPATH, ".//*[normalize-space(text())='Domain']/ancestor::*[.//input[@role='combobox']][1]"
-    )
-    choose(chromium, domain.find_element(By.CSS_SELECTOR, "input[role=combobox]"), "lark")
+    choose(chromium, dropdown(dialog, "Domain"), "lark")
     save(dialog)
     wait_until(
         "the new connection in the list",
@@ -113,7 +108,7 @@ def test_saving_the_feishu_form_stores_only_what_was_set(airflow_ui, chromium):
     assert set_by_user == {"timeout": 20, "domain": "lark"}
     assert view["base_url"] == emu.base_url and view["app_id"] == emu.app_id
     assert view["timeout"] == 20.0
-    assert view["max_attempts"] == 5  # the hook's default (4 retries), not a value frozen in the extra
+    assert view["max_attempts"] == DEFAULT_MAX_RETRIES + 1  # the hook's default, not one frozen in the extra
 
 
 @pytest.mark.skipif(AIRFLOW_V_3_2_PLUS, reason="Airflow 3.2+ shows the typed form (checked above)")

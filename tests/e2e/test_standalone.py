@@ -26,9 +26,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(BOOT_SECONDS + RUN_SECONDS + 
 
 @pytest.fixture
 def standalone_airflow(tmp_path) -> Iterator[tuple[dict[str, str], Path, FeishuEmulator, object]]:
-    # One emulated hour passes every 3 real seconds; half the recipients read within 20 minutes.
-    reading = ReadingModel(seed=7, median_seconds=1200, never_read_fraction=0.05, delivery_seconds=30)
-    with FeishuEmulator(speed=1200.0, reading=reading) as emu:
+    # An emulated minute per real second; half the recipients read within 10 minutes (10 real
+    # seconds): the wait is still below its threshold when it defers, on a slow machine too (with
+    # reads 20 times faster it could be reached at the first check, and no trigger would run).
+    reading = ReadingModel(seed=7, median_seconds=600, never_read_fraction=0.05, delivery_seconds=30)
+    with FeishuEmulator(speed=60.0, reading=reading) as emu:
         home = tmp_path / "airflow-home"
         home.mkdir()
         env = clean_env(home, emu)
