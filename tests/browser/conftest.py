@@ -154,3 +154,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     shows this run's screenshots."""
     here = Path(__file__).parent
     items.sort(key=lambda item: (here in item.path.parents, item.path.name == "test_docs_site.py"))
+
+
+@pytest.fixture(scope="session")
+def browser(airflow_ui: AirflowUI, chromium):
+    """Chromium signed in to the Airflow UI (every user is an admin, but the first visit still goes
+    through the login redirect, which on Airflow 3.1 lands on the home page, not the one asked for)."""
+    from airflow_pages import wait_until
+    from selenium.webdriver.common.by import By
+
+    chromium.get(airflow_ui.url + "/")
+
+    def home_page_shown() -> bool:
+        menu = chromium.find_element(By.TAG_NAME, "body").text.splitlines()
+        return "/auth" not in chromium.current_url and "Admin" in menu
+
+    wait_until("the Airflow UI to sign in", home_page_shown, seconds=BOOT_SECONDS)
+    return chromium

@@ -39,8 +39,8 @@ STANDARD = {"host", "port", "login", "password", "schema"}
 typed_form = pytest.mark.skipif(not AIRFLOW_V_3_2_PLUS, reason="Airflow 3.1 shows the generic form (see below)")
 
 
-def test_connections_page_offers_both_types(airflow_ui, chromium):
-    offered = connection_types_offered(chromium, airflow_ui.url)
+def test_connections_page_offers_both_types(airflow_ui, browser):
+    offered = connection_types_offered(browser, airflow_ui.url)
     assert "Feishu" in offered
     assert "Feishu Webhook (custom bot)" in offered
 
@@ -54,9 +54,9 @@ def test_connections_page_offers_both_types(airflow_ui, chromium):
 )
 @typed_form
 def test_typed_form_shows_our_labels_placeholders_and_extras(
-    airflow_ui, chromium, type_label, behaviour, conn_fields, shot_name
+    airflow_ui, browser, type_label, behaviour, conn_fields, shot_name
 ):
-    dialog = open_add_connection(chromium, airflow_ui.url, type_label)
+    dialog = open_add_connection(browser, airflow_ui.url, type_label)
     fields = inputs(dialog)
     hidden = set(behaviour["hidden-fields"])
     shown = STANDARD - hidden
@@ -66,7 +66,7 @@ def test_typed_form_shows_our_labels_placeholders_and_extras(
     for name in shown:
         assert label_of(dialog, fields[name]) == behaviour["relabeling"][name]
         assert fields[name].get_attribute("placeholder") == behaviour["placeholders"][name]
-        assert placeholder_fits(chromium, fields[name]), f"the {name} placeholder is cut off"
+        assert placeholder_fits(browser, fields[name]), f"the {name} placeholder is cut off"
     assert fields["password"].get_attribute("type") == "password"  # App Secret / webhook URL masked
     if shot_name:
         shot(dialog, shot_name)
@@ -82,13 +82,13 @@ def test_typed_form_shows_our_labels_placeholders_and_extras(
         assert element.get_attribute("value") in ("", None), f"{name} is prefilled"
         if spec["schema"].get("format") == "password":
             assert element.get_attribute("type") == "password"
-    assert dropdown_options(chromium, dropdown(dialog, "Domain")) == ["feishu", "lark"]  # no literal "null"
+    assert dropdown_options(browser, dropdown(dialog, "Domain")) == ["feishu", "lark"]  # no literal "null"
 
 
 @typed_form
-def test_saving_the_feishu_form_stores_only_what_was_set(airflow_ui, chromium):
+def test_saving_the_feishu_form_stores_only_what_was_set(airflow_ui, browser):
     emu = airflow_ui.emulator
-    dialog = open_add_connection(chromium, airflow_ui.url, "Feishu")
+    dialog = open_add_connection(browser, airflow_ui.url, "Feishu")
     fields = inputs(dialog)
     fields["connection_id"].send_keys("feishu_from_form")
     fields["host"].send_keys(emu.base_url)
@@ -96,11 +96,11 @@ def test_saving_the_feishu_form_stores_only_what_was_set(airflow_ui, chromium):
     fields["password"].send_keys(emu.app_secret)
     open_section(dialog, "Extra Fields")
     inputs(dialog)["element_timeout"].send_keys("20")
-    choose(chromium, dropdown(dialog, "Domain"), "lark")
+    choose(browser, dropdown(dialog, "Domain"), "lark")
     save(dialog)
     wait_until(
         "the new connection in the list",
-        lambda: chromium.find_elements(By.XPATH, "//td[normalize-space(.)='feishu_from_form']"),
+        lambda: browser.find_elements(By.XPATH, "//td[normalize-space(.)='feishu_from_form']"),
     )
 
     view = airflow_ui.hook_view("feishu_from_form")
@@ -112,9 +112,9 @@ def test_saving_the_feishu_form_stores_only_what_was_set(airflow_ui, chromium):
 
 
 @pytest.mark.skipif(AIRFLOW_V_3_2_PLUS, reason="Airflow 3.2+ shows the typed form (checked above)")
-def test_airflow_3_1_shows_the_generic_form_with_extra_json(airflow_ui, chromium):
+def test_airflow_3_1_shows_the_generic_form_with_extra_json(airflow_ui, browser):
     """Documented difference: 3.1 without the FAB provider has no typed form; extras go in JSON."""
-    dialog = open_add_connection(chromium, airflow_ui.url, "Feishu")
+    dialog = open_add_connection(browser, airflow_ui.url, "Feishu")
     fields = inputs(dialog)
     assert {"host", "login", "password"} <= set(fields)
     assert fields["password"].get_attribute("type") == "password"

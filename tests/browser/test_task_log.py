@@ -21,7 +21,7 @@ TASK_ID = "wait_round_1"
 CHECK_LINE = re.compile(r"read \d+/\d+ \(\d+\.\d%\), need 80%")
 
 
-def test_wait_task_log_page_shows_readable_checks_and_no_secret(airflow_ui, chromium):
+def test_wait_task_log_page_shows_readable_checks_and_no_secret(airflow_ui, browser):
     env, log, proc, emu = airflow_ui.env, airflow_ui.log, airflow_ui.proc, airflow_ui.emulator
     wait_for(lambda: dag_parsed(env, DAG_ID), 180, "the dag-processor to parse the example DAG", log, proc)
     airflow(env, "dags", "trigger", DAG_ID, "--conf", json.dumps({"wait_minutes": 5, "poke_seconds": 3}))
@@ -29,10 +29,10 @@ def test_wait_task_log_page_shows_readable_checks_and_no_secret(airflow_ui, chro
     assert state == "success", log.read_text()[-4000:]
     (run,) = json_rows(airflow(env, "dags", "list-runs", DAG_ID, "-o", "json"))
 
-    chromium.get(f"{airflow_ui.url}/dags/{DAG_ID}/runs/{quote(run['run_id'])}/tasks/{TASK_ID}")
+    browser.get(f"{airflow_ui.url}/dags/{DAG_ID}/runs/{quote(run['run_id'])}/tasks/{TASK_ID}")
     text = wait_until(
-        "the check lines in the log", lambda: CHECK_LINE.search(body_text(chromium)) and body_text(chromium)
+        "the check lines in the log", lambda: CHECK_LINE.search(body_text(browser)) and body_text(browser)
     )
     assert CHECK_LINE.search(text)
-    assert not leaks(chromium, emu)
-    shot(chromium, "wait-task-log")
+    assert not leaks(browser, emu)
+    shot(browser, "wait-task-log")

@@ -22,31 +22,31 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300, method="thread")]
 PORT_0_BUG = airflow.__version__ == "3.3.2"
 
 
-def add_connection(chromium, airflow_ui, conn_id: str, **fields) -> None:
+def add_connection(browser, airflow_ui, conn_id: str, **fields) -> None:
     """Store a connection through Airflow's REST API (what the form's Save does)."""
-    chromium.get(airflow_ui.url + "/connections")
-    api(chromium, "DELETE", f"/api/v2/connections/{conn_id}")
-    status, answer = api(chromium, "POST", "/api/v2/connections", {"connection_id": conn_id, **fields})
+    browser.get(airflow_ui.url + "/connections")
+    api(browser, "DELETE", f"/api/v2/connections/{conn_id}")
+    status, answer = api(browser, "POST", "/api/v2/connections", {"connection_id": conn_id, **fields})
     assert status == 201, answer
 
 
 @pytest.fixture
-def port_fix(chromium) -> Iterator[None]:
+def port_fix(browser) -> Iterator[None]:
     if not PORT_0_BUG:
         yield
         return
-    identifier = with_port_fix(chromium)
+    identifier = with_port_fix(browser)
     try:
         yield
     finally:
-        without_port_fix(chromium, identifier)
+        without_port_fix(browser, identifier)
 
 
 @pytest.fixture
-def good_connection(chromium, airflow_ui) -> str:
+def good_connection(browser, airflow_ui) -> str:
     emu = airflow_ui.emulator
     add_connection(
-        chromium,
+        browser,
         airflow_ui,
         "feishu_ui_good",
         conn_type="feishu",
@@ -58,28 +58,28 @@ def good_connection(chromium, airflow_ui) -> str:
 
 
 @pytest.mark.skipif(not PORT_0_BUG, reason="the port-0 bug is Airflow 3.3.2's")
-def test_airflow_3_3_2_button_sends_port_0_and_gets_400(airflow_ui, chromium, good_connection):
-    sent_test_requests(chromium)  # forget earlier requests
-    toast = press_test(chromium, airflow_ui.url, good_connection)
-    (body,) = sent_test_requests(chromium)
+def test_airflow_3_3_2_button_sends_port_0_and_gets_400(airflow_ui, browser, good_connection):
+    sent_test_requests(browser)  # forget earlier requests
+    toast = press_test(browser, airflow_ui.url, good_connection)
+    (body,) = sent_test_requests(browser)
     assert body["port"] == 0
     assert "Test Connection Failed" in toast and "Bad Request" in toast
 
 
-def test_good_connection_says_connected_as_the_app(airflow_ui, chromium, good_connection, port_fix):
+def test_good_connection_says_connected_as_the_app(airflow_ui, browser, good_connection, port_fix):
     emu = airflow_ui.emulator
-    toast = press_test(chromium, airflow_ui.url, good_connection)
+    toast = press_test(browser, airflow_ui.url, good_connection)
     assert "Test Connection Successful" in toast, toast
     assert f"Connected to {emu.base_url} as app {emu.app_id}." in toast
-    assert not leaks(chromium, emu)
-    shot(chromium, "test-connection")
+    assert not leaks(browser, emu)
+    shot(browser, "test-connection")
 
 
-def test_wrong_secret_shows_our_error_and_no_secret(airflow_ui, chromium, port_fix):
+def test_wrong_secret_shows_our_error_and_no_secret(airflow_ui, browser, port_fix):
     emu = airflow_ui.emulator
     wrong = "wrong-secret-0123456789abcdef"
     add_connection(
-        chromium,
+        browser,
         airflow_ui,
         "feishu_ui_wrong",
         conn_type="feishu",
@@ -87,20 +87,20 @@ def test_wrong_secret_shows_our_error_and_no_secret(airflow_ui, chromium, port_f
         login=emu.app_id,
         password=wrong,
     )
-    toast = press_test(chromium, airflow_ui.url, "feishu_ui_wrong")
+    toast = press_test(browser, airflow_ui.url, "feishu_ui_wrong")
     assert "Test Connection Failed" in toast, toast
     assert "10014" in toast and "App Secret" in toast, toast
-    assert not leaks(chromium, emu, wrong)
-    shot(chromium, "test-connection-wrong-secret")
+    assert not leaks(browser, emu, wrong)
+    shot(browser, "test-connection-wrong-secret")
 
 
-def test_webhook_test_names_the_webhook_not_a_temporary_connection(airflow_ui, chromium, port_fix):
+def test_webhook_test_names_the_webhook_not_a_temporary_connection(airflow_ui, browser, port_fix):
     emu = airflow_ui.emulator
     url = emu.webhook_url(0)
-    add_connection(chromium, airflow_ui, "feishu_ui_webhook", conn_type="feishu_webhook", password=url)
-    toast = press_test(chromium, airflow_ui.url, "feishu_ui_webhook")
+    add_connection(browser, airflow_ui, "feishu_ui_webhook", conn_type="feishu_webhook", password=url)
+    toast = press_test(browser, airflow_ui.url, "feishu_ui_webhook")
     assert "Test Connection Successful" in toast, toast
     assert emu.base_url in toast and "Nothing was sent" in toast
     # Airflow tests a copy under a random id; naming it would only confuse (issue 12).
     assert "connection '" not in toast, toast
-    assert not leaks(chromium, emu, url.rsplit("/", 1)[1])
+    assert not leaks(browser, emu, url.rsplit("/", 1)[1])
