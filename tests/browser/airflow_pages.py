@@ -90,14 +90,23 @@ def api(driver: WebDriver, method: str, path: str, body: Any = None) -> tuple[in
         return status, text
 
 
-def open_add_connection(driver: WebDriver, url: str, type_label: str) -> WebElement:
-    """The Add Connection dialog with ``type_label`` chosen; returns the dialog."""
+def type_options(driver: WebDriver, url: str, typed: str) -> tuple[WebElement, list[WebElement]]:
+    """Open the Add Connection dialog and type ``typed`` into its type picker: (dialog, options)."""
     driver.get(url + "/connections")
     wait_until("the Add Connection button", lambda: driver.find_elements(By.XPATH, ADD_BUTTON))[0].click()
     dialog = wait_until("the dialog", lambda: driver.find_elements(By.CSS_SELECTOR, "[role=dialog]"))[0]
-    combo = wait_until("the type picker", lambda: dialog.find_elements(By.CSS_SELECTOR, "input[role=combobox]"))[0]
-    combo.send_keys(type_label)
-    options = wait_until("the type options", lambda: options_shown(driver))
+
+    def ready_pickers() -> list[WebElement]:
+        # The picker stays disabled until the hook metadata of every provider has loaded.
+        return [c for c in dialog.find_elements(By.CSS_SELECTOR, "input[role=combobox]") if c.is_enabled()]
+
+    wait_until("the type picker", ready_pickers)[0].send_keys(typed)
+    return dialog, wait_until("the type options", lambda: options_shown(driver))
+
+
+def open_add_connection(driver: WebDriver, url: str, type_label: str) -> WebElement:
+    """The Add Connection dialog with ``type_label`` chosen; returns the dialog."""
+    dialog, options = type_options(driver, url, type_label)
     match = [o for o in options if o.text == type_label]
     assert match, f"{type_label!r} is not offered; options: {[o.text for o in options]}"
     match[0].click()
@@ -115,12 +124,7 @@ def options_shown(driver: WebDriver) -> list[WebElement]:
 
 
 def connection_types_offered(driver: WebDriver, url: str) -> list[str]:
-    driver.get(url + "/connections")
-    wait_until("the Add Connection button", lambda: driver.find_elements(By.XPATH, ADD_BUTTON))[0].click()
-    dialog = wait_until("the dialog", lambda: driver.find_elements(By.CSS_SELECTOR, "[role=dialog]"))[0]
-    combo = wait_until("the type picker", lambda: dialog.find_elements(By.CSS_SELECTOR, "input[role=combobox]"))[0]
-    combo.send_keys("Feishu")
-    return [o.text for o in wait_until("the type options", lambda: options_shown(driver))]
+    return [o.text for o in type_options(driver, url, "Feishu")[1]]
 
 
 def open_section(dialog: WebElement, title: str) -> None:
