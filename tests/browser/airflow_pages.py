@@ -213,6 +213,13 @@ def press_test(driver: WebDriver, url: str, conn_id: str) -> str:
 TOAST = "//*[@data-scope='toast' and @data-part='root']"
 
 
+def shot_toast(driver: WebDriver, name: str) -> None:
+    """Screenshot of the Test outcome's toast alone (on the whole page it is too small to read)."""
+    toasts = [t for t in driver.find_elements(By.XPATH, TOAST) if "Test Connection" in t.text]
+    assert toasts, "no Test toast to screenshot"
+    shot(toasts[-1], name)
+
+
 def sent_test_requests(driver: WebDriver) -> list[dict]:
     """Bodies of the POSTs to /connections/test since the last call (from Chromium's network log)."""
     bodies = []

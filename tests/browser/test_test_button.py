@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import airflow
 import pytest
-from airflow_pages import api, leaks, press_test, sent_test_requests, shot, with_port_fix, without_port_fix
+from airflow_pages import api, leaks, press_test, sent_test_requests, shot_toast, with_port_fix, without_port_fix
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300, method="thread")]
 
@@ -72,7 +72,7 @@ def test_good_connection_says_connected_as_the_app(airflow_ui, browser, good_con
     assert "Test Connection Successful" in toast, toast
     assert f"Connected to {emu.base_url} as app {emu.app_id}." in toast
     assert not leaks(browser, emu)
-    shot(browser, "test-connection")
+    shot_toast(browser, "test-connection")
 
 
 def test_wrong_secret_shows_our_error_and_no_secret(airflow_ui, browser, port_fix):
@@ -91,7 +91,7 @@ def test_wrong_secret_shows_our_error_and_no_secret(airflow_ui, browser, port_fi
     assert "Test Connection Failed" in toast, toast
     assert "10014" in toast and "App Secret" in toast, toast
     assert not leaks(browser, emu, wrong)
-    shot(browser, "test-connection-wrong-secret")
+    shot_toast(browser, "test-connection-wrong-secret")
 
 
 def test_webhook_test_names_the_webhook_not_a_temporary_connection(airflow_ui, browser, port_fix):
