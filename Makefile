@@ -14,7 +14,7 @@ VENV_OLDEST ?= .venv-oldest
 BIN_OLDEST := $(VENV_OLDEST)/bin
 STAMP_OLDEST := $(VENV_OLDEST)/.installed-airflow-$(OLDEST_AIRFLOW_VERSION)
 
-.PHONY: install install-oldest test test-oldest lint types pytest docs demo clean
+.PHONY: install install-oldest test test-oldest lint types pytest docs demo clean browser test-browser screenshots
 
 install: $(STAMP)
 
@@ -31,8 +31,20 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make browser: Debian's chromium and chromium-driver for tests/browser (apt-get; quick when present).
+browser:
+	bash scripts/install-browser.sh
+
+## make test-browser: only the browser suite (Airflow's UI and the docs site in headless Chromium).
+test-browser: $(STAMP) browser
+	$(BIN)/python -m pytest tests/browser -m browser $(PYTEST_ARGS)
+
+## make screenshots: rerun the browser suite, saving the PNGs the docs show into docs/img.
+screenshots: $(STAMP) browser
+	FEISHU_SCREENSHOTS=$(CURDIR)/docs/img $(BIN)/python -m pytest tests/browser -m browser $(PYTEST_ARGS)
 
 ## make test: ruff, mypy and the whole pytest suite in .venv.
 test: lint types pytest
@@ -48,7 +60,7 @@ $(STAMP_OLDEST): pyproject.toml $(OLDEST_CONSTRAINTS)
 
 ## make test-oldest: the pytest suite again, on the oldest Airflow pyproject allows, in .venv-oldest
 ## (ruff and mypy run once, in `make test`).
-test-oldest: $(STAMP_OLDEST)
+test-oldest: $(STAMP_OLDEST) browser
 	$(BIN_OLDEST)/python -m pytest $(PYTEST_ARGS)
 
 clean:
@@ -56,7 +68,7 @@ clean:
 
 ## make docs: the documentation site, warnings as errors (build/site).
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 ## make demo: the reminder workflow on the emulator with a throwaway SQLite Airflow (no credentials).
 demo: $(STAMP)

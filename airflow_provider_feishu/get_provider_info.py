@@ -1,6 +1,13 @@
 """Provider metadata that Airflow reads through the ``apache_airflow_provider`` entry point.
 
 Imports nothing heavy: Airflow loads this while it initialises, before any DAG is parsed.
+
+The extra fields (``conn-fields``) declare no ``default``: Airflow's connection form fills every
+field from its default and saves them all into the connection's extra, so a default declared here
+would be frozen into each connection made in the UI and a later change of the hook's default would
+never reach it. Fields start empty instead (the hook then applies its own default, which each
+description states; tests/test_provider_info.py checks those figures against the hook's). No enum
+lists ``None``: the form shows it as a literal "null" choice; an empty dropdown already means unset.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ FEISHU_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {
         "login": "cli_a1b2c3d4e5f6",
         "password": "App Secret from the developer console",
-        "host": "leave empty for the domain below; or https://open.example.com, http://127.0.0.1:8700",
+        # Short enough to show whole in the form's input; Domain sits in the "Extra Fields" section.
+        "host": "empty: set by Domain in Extra Fields; or https://open.example.com",
     },
 }
 
@@ -25,13 +33,13 @@ FEISHU_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 FEISHU_CONN_FIELDS: dict[str, Any] = {
     "domain": {
         "label": "Domain",
-        "description": "feishu (open.feishu.cn) or lark (open.larksuite.com); ignored when Base URL is set.",
-        "schema": {"type": ["string", "null"], "enum": ["feishu", "lark", None], "default": "feishu"},
+        "description": "feishu (open.feishu.cn; the default) or lark (open.larksuite.com); unused with a Base URL.",
+        "schema": {"type": ["string", "null"], "enum": ["feishu", "lark"]},
     },
     "timeout": {
         "label": "Timeout (seconds)",
-        "description": "Timeout of each HTTP request to Feishu.",
-        "schema": {"type": ["number", "null"], "minimum": 0.001, "default": 10},
+        "description": "Timeout of each HTTP request to Feishu. Default: 10.",
+        "schema": {"type": ["number", "null"], "minimum": 0.001},
     },
     "proxy": {
         "label": "Proxy",
@@ -40,33 +48,33 @@ FEISHU_CONN_FIELDS: dict[str, Any] = {
     },
     "max_retries": {
         "label": "Max retries",
-        "description": "Retries of a read after a rate limit (429), a 5xx or a dropped connection.",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 4},
+        "description": "Retries of a read after a rate limit (429), a 5xx or a dropped connection. Default: 4.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
     },
     "retry_base_delay": {
         "label": "First backoff (seconds)",
-        "description": "Wait before the first retry; it doubles on each retry, with jitter.",
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": 1},
+        "description": "Wait before the first retry; it doubles on each retry, with jitter. Default: 1.",
+        "schema": {"type": ["number", "null"], "minimum": 0},
     },
     "retry_max_delay": {
         "label": "Max backoff (seconds)",
-        "description": "Cap of the exponential backoff between retries.",
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": 30},
+        "description": "Cap of the exponential backoff between retries. Default: 30.",
+        "schema": {"type": ["number", "null"], "minimum": 0},
     },
     "rate_limit_per_second": {
         "label": "Rate limit per second",
-        "description": "Calls per second this process keeps each API of the app under (Feishu: 50); 0 = off.",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 50},
+        "description": "Calls per second this process keeps each app API under; 0 = off. Default: 50 (Feishu's cap).",
+        "schema": {"type": ["integer", "null"], "minimum": 0},
     },
     "rate_limit_per_minute": {
         "label": "Rate limit per minute",
-        "description": "Calls per minute this process keeps each API of the app under (Feishu: 1000); 0 = off.",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "default": 1000},
+        "description": "Calls per minute this process keeps each app API under; 0 = off. Default: 1000 (Feishu's cap).",
+        "schema": {"type": ["integer", "null"], "minimum": 0},
     },
     "max_rate_limit_wait": {
         "label": "Max rate-limit wait (seconds)",
-        "description": "Longest wait honoured from Feishu's x-ogw-ratelimit-reset before retrying.",
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": 60},
+        "description": "Longest wait honoured from Feishu's x-ogw-ratelimit-reset before retrying. Default: 60.",
+        "schema": {"type": ["number", "null"], "minimum": 0},
     },
 }
 
@@ -77,7 +85,7 @@ FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "relabeling": {"password": "Webhook URL or token", "host": "Base URL (optional)"},
     "placeholders": {
         "password": "https://open.feishu.cn/open-apis/bot/v2/hook/xxxxxxxx-xxxx-...",
-        "host": "only with a bare token: https://open.example.com or http://127.0.0.1:8700",
+        "host": "only with a bare token; e.g. https://open.example.com",
     },
 }
 
@@ -90,18 +98,20 @@ FEISHU_WEBHOOK_CONN_FIELDS: dict[str, Any] = {
     },
     "domain": {
         "label": "Domain",
-        "description": "Only with a bare token: feishu (open.feishu.cn) or lark (open.larksuite.com).",
-        "schema": {"type": ["string", "null"], "enum": ["feishu", "lark", None], "default": "feishu"},
+        "description": "Only with a bare token: feishu (open.feishu.cn; the default) or lark (open.larksuite.com).",
+        "schema": {"type": ["string", "null"], "enum": ["feishu", "lark"]},
     },
     "timeout": {
         "label": "Timeout (seconds)",
-        "description": "Timeout of each HTTP request to the webhook.",
-        "schema": {"type": ["number", "null"], "minimum": 0.001, "default": 10},
+        "description": "Timeout of each HTTP request to the webhook. Default: 10.",
+        "schema": {"type": ["number", "null"], "minimum": 0.001},
     },
     "max_retries": {
         "label": "Max retries",
-        "description": "Retries of a post Feishu certainly did not process (rate limit 11232, refused connection).",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 4},
+        "description": (
+            "Retries of a post Feishu certainly did not process (rate limit 11232, refused connection). Default: 4."
+        ),
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
     },
     "proxy": {
         "label": "Proxy",

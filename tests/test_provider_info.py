@@ -57,6 +57,34 @@ def test_connection_form_declares_fields_and_behaviour():
     assert feishu["conn-fields"]["domain"]["schema"]["enum"][:2] == ["feishu", "lark"]
 
 
+def test_extra_fields_start_empty_and_state_the_hooks_defaults():
+    """Airflow's form saves every ``default`` it is given into the extra, freezing it there; so no
+    field declares one, and each description states the default the hook applies instead."""
+    from airflow_provider_feishu.api.retry_policy import RetryPolicy
+    from airflow_provider_feishu.hooks.config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+    from airflow_provider_feishu.hooks.rate_limit import FEISHU_PER_MINUTE, FEISHU_PER_SECOND
+
+    policy = RetryPolicy()
+    hook_defaults = {
+        "timeout": DEFAULT_TIMEOUT,
+        "max_retries": DEFAULT_MAX_RETRIES,
+        "retry_base_delay": policy.base_delay,
+        "retry_max_delay": policy.max_delay,
+        "rate_limit_per_second": FEISHU_PER_SECOND,
+        "rate_limit_per_minute": FEISHU_PER_MINUTE,
+        "max_rate_limit_wait": policy.max_rate_limit_wait,
+    }
+    checked = 0
+    for conn_type in get_provider_info()["connection-types"]:
+        for name, spec in conn_type["conn-fields"].items():
+            assert "default" not in spec["schema"], name
+            assert None not in spec["schema"].get("enum", []), f"{name}: the form would offer a literal 'null'"
+            if name in hook_defaults:
+                assert f"Default: {hook_defaults[name]:g}" in spec["description"], name
+                checked += 1
+    assert checked == 9  # 7 feishu + 2 webhook fields with a numeric default
+
+
 def test_providers_manager_sees_the_connection_type():
     from airflow.providers_manager import ProvidersManager
 

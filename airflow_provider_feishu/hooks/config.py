@@ -186,3 +186,13 @@ def config_from_connection(
         retry=retry,
         rate_limits=rate_limits,
     )
+
+
+def test_failure_text(error: Exception, conn_id: str | None) -> str:
+    """A failed connection test's message without the connection id.
+
+    Airflow's Test button tests a copy of the connection stored under a random temporary id, so a
+    message naming that id would point the user at a connection they never made.
+    """
+    text = str(error)
+    return text.replace(f" {conn_id!r}", "") if conn_id else text

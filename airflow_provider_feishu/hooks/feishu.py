@@ -353,7 +353,9 @@ class FeishuHook(SessionOwner, BaseHook):
         try:
             self.get_tenant_access_token(force_refresh=True)
         except FeishuError as err:
-            return False, str(err)
+            from airflow_provider_feishu.hooks.config import test_failure_text
+
+            return False, test_failure_text(err, self.feishu_conn_id)
         return True, f"Connected to {self.config.base_url} as app {self.config.app_id}."
 
 

@@ -335,14 +335,18 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
         try:
             config = self.config
         except FeishuError as err:
-            return False, str(err)
+            from airflow_provider_feishu.hooks.config import test_failure_text
+
+            return False, test_failure_text(err, self.feishu_webhook_conn_id)
         except Exception as err:  # e.g. AirflowNotFoundException: the connection does not exist
             # Name the connection: Airflow 3.1.0 says only "cannot import name 'SUPERVISOR_COMMS'"
             # for a missing one when called outside a task (later versions name it themselves).
             return False, f"connection {self.feishu_webhook_conn_id!r}: {type(err).__name__}: {err}"
         signing = "signed with the secret from extra 'secret'" if config.signed else "unsigned (no extra 'secret')"
+        # Names the bot by where it posts, not by connection id: Airflow's Test button checks a copy
+        # stored under a random temporary id, which would mean nothing to the user.
         return True, (
-            f"The {config.label} posts to {config.base_url}, {signing}. Nothing was sent: a custom bot "
+            f"The custom bot posts to {config.base_url}, {signing}. Nothing was sent: a custom bot "
             "can only be tested by posting a message into its group."
         )
 

@@ -135,6 +135,17 @@ def test_test_connection_reports_a_wrong_secret_without_leaking_it(conn, monkeyp
     assert "wrong-secret-value-123" not in message
 
 
+def test_test_connection_reports_a_bad_setting_without_the_connection_id(conn, monkeypatch):
+    bad = json.loads(conn.connection_json())
+    bad["extra"] = {"timeout": "soon"}
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(bad))
+    ok, message = FeishuHook().test_connection()
+    assert ok is False
+    # Airflow's Test button tests a copy under a random id: the message must not name the id.
+    assert message.startswith("Feishu connection: extra 'timeout' must be a number"), message
+    assert "feishu_default" not in message
+
+
 # --- calls -----------------------------------------------------------------------------------
 
 

@@ -473,6 +473,8 @@ def test_test_connection_reports_bad_config_and_missing_connection(monkeypatch):
     set_webhook_conn(monkeypatch, password="")
     ok, message = FeishuWebhookHook().test_connection()
     assert not ok and "is empty" in message
+    # Airflow's Test button tests a copy under a random id: the message must not name the id.
+    assert "feishu_webhook_default" not in message and message.startswith("Feishu webhook connection: ")
     ok, message = FeishuWebhookHook(feishu_webhook_conn_id="no_such_webhook_conn").test_connection()
     assert not ok and "no_such_webhook_conn" in message
 
