@@ -99,7 +99,9 @@ def test_split_webhook_reference(text):
     try:
         origin, token = split_webhook_reference(text)
     except FeishuConfigError as err:
-        assert text.strip() == "" or text.strip() not in str(err) or len(text.strip()) < 3
+        # The error never quotes the input (it may hold a token). Inputs under 8 characters are let
+        # off: hypothesis finds short ones, such as "fei", inside the message's own example URL.
+        assert text.strip() not in str(err) or len(text.strip()) < 8
         return
     assert token and (origin is None or "://" in origin)
 
