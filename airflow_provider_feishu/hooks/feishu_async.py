@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -34,11 +34,12 @@ log = logging.getLogger(__name__)
 class RequestPacer(Protocol):
     """Something that makes a caller wait until one more request fits Feishu's rate limit.
 
-    ``acquire`` may return a callable: it is called once the answer (or the failure) is in, so a
-    pacer can count a request as "at the server" until then (the server sees it later than we send).
+    ``acquire`` may return a callable: it is called once the answer (or the failure) is in, with
+    the HTTP status and headers (None, None without an answer), so a pacer can count a request as
+    "at the server" until then and learn from a 429 (the server sees it later than we send).
     """
 
-    async def acquire(self) -> Callable[[], None] | None: ...
+    async def acquire(self) -> Callable[[int | None, Mapping[str, str] | None], None] | None: ...
 
 
 def describe_transport_error(err: httpx.HTTPError, timeout: float) -> tuple[str, bool]:
@@ -148,7 +149,10 @@ class AsyncFeishuClient:
         if self.share_rate_limit and request.auth and self.config.rate_limits:
             from airflow_provider_feishu.hooks.rate_limit import shared_pacer
 
-            return shared_pacer(self.config.base_url, self.config.app_id, request.name, self.config.rate_limits)
+            config = self.config
+            return shared_pacer(
+                config.base_url, config.app_id, request.name, config.rate_limits, config.rate_limit_share
+            )
         return None
 
     async def _exchange(self, request: ApiRequest[T], token: str | None) -> T:
@@ -159,11 +163,13 @@ class AsyncFeishuClient:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         deadline = Deadline(self.config.timeout)
+        status: int | None = None
         try:
             async with asyncio.timeout(deadline.remaining()):
                 async with self._client.stream(
                     request.method, request.path, params=request.params, json=request.json, headers=headers
                 ) as response:
+                    status = response.status_code
                     body = await aread_answer(request.name, response, deadline)
         except TimeoutError:
             raise deadline.expired_error(request.name) from None
@@ -171,8 +177,8 @@ class AsyncFeishuClient:
             reason, may_have_arrived = describe_transport_error(err, self.config.timeout)
             raise FeishuConnectionError(request.name, reason, may_have_arrived=may_have_arrived) from None
         finally:
-            if done is not None:
-                done()
+            if done is not None:  # the pacer learns this process's share of the quota from the answer
+                done(status, response.headers if status is not None else None)
         secrets = answer_secrets(self.config, token)
         return request.parse(response.status_code, response.headers, body, secrets=secrets)
 
