@@ -74,6 +74,8 @@ class FeishuHook(SessionOwner, BaseHook):
     default_conn_name = "feishu_default"
     conn_type = "feishu"
     hook_name = "Feishu"
+    #: Hooks of one app in a worker process share one keep-alive session (hooks/pool.py).
+    shares_session = True
 
     def __init__(
         self,

@@ -8,9 +8,7 @@ repeat, and the same process-wide token cache holds the token.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -23,6 +21,7 @@ from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuToke
 from airflow_provider_feishu.api.results import BatchProgress, ReadStats
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
+from airflow_provider_feishu.hooks.pool import acquire_async_client, release_async_client
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, aread_answer
 
@@ -55,16 +54,6 @@ def describe_transport_error(err: httpx.HTTPError, timeout: float) -> tuple[str,
     return type(err).__name__, True
 
 
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One verifying SSL context for every client of the process.
-
-    httpx builds a fresh context (loading the CA bundle, ~50 ms of CPU) for each client unless given
-    one; in the triggerer that blocks the shared event loop once per trigger start.
-    """
-    return httpx.create_ssl_context()
-
-
 async def aget_connection(conn_id: str) -> Any:
     """The connection, fetched without blocking the loop (common-compat covers Airflow < 3.3.2)."""
     try:
@@ -93,7 +82,7 @@ async def _amask(secret: str) -> None:
 
 
 class AsyncFeishuClient:
-    """Async Feishu calls over one keep-alive ``httpx.AsyncClient`` for the client's whole life.
+    """Async Feishu calls over the app's pooled ``httpx.AsyncClient`` in this event loop.
 
     Use ``async with AsyncFeishuClient.from_conn_id("feishu_default") as client``, or build it
     from a :class:`FeishuConnectionConfig`. With ``share_rate_limit`` every client of the app in this
@@ -114,14 +103,9 @@ class AsyncFeishuClient:
         self.pacer = pacer
         self.share_rate_limit = share_rate_limit
         self.log = logger or log
-        self._client = httpx.AsyncClient(
-            base_url=config.base_url,
-            timeout=config.timeout,
-            verify=shared_ssl_context(),
-            proxy=config.proxy,
-            follow_redirects=False,
-            headers={"User-Agent": "airflow-provider-feishu"},
-        )
+        # Clients of one app in one event loop share one warm connection pool (hooks/pool.py).
+        self._client = acquire_async_client(config)
+        self._released = False
 
     @classmethod
     async def from_conn_id(
@@ -135,7 +119,10 @@ class AsyncFeishuClient:
         return cls(config, **kwargs)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Give back the app's pooled client (the last user closes it)."""
+        if not self._released:
+            self._released = True
+            await release_async_client(self._client)
 
     async def __aenter__(self) -> AsyncFeishuClient:
         return self

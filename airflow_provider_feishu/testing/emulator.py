@@ -198,6 +198,11 @@ class FeishuEmulator:
         """Force reads now; returns how many recipients became readers."""
         return self.world.mark_read(batch_message_id, open_ids, count)
 
+    @property
+    def connections_seen(self) -> int:
+        """How many client connections (address and port) have sent requests since the last reset."""
+        return len(self.app.client_connections)
+
     def stats(self) -> dict[str, Any]:
         out = self.world.stats()
         out["faults_pending"] = len(self.faults.pending())
@@ -207,6 +212,7 @@ class FeishuEmulator:
     def reset(self) -> None:
         """Forget messages, batches, counters, logs, faults and rate windows; keep tenant and tokens."""
         self.world.reset()
+        self.app.client_connections.clear()
         self.faults.clear()
         self.limiter.reset()
         self.webhook_limiter.reset()
