@@ -20,7 +20,13 @@ from airflow_provider_feishu.api.endpoints import ApiRequest
 from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuTokenInvalidError
 from airflow_provider_feishu.api.results import BatchProgress, ReadStats
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
-from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
+from airflow_provider_feishu.hooks.config import FeishuConnectionConfig
+from airflow_provider_feishu.hooks.connection_cache import (
+    aconfig_from_conn_id,
+    aget_connection,  # noqa: F401  (re-exported: the webhook hook imports it from here)
+    amask,
+    staggered_start,
+)
 from airflow_provider_feishu.hooks.pool import acquire_async_client, release_async_client
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, aread_answer
@@ -54,33 +60,6 @@ def describe_transport_error(err: httpx.HTTPError, timeout: float) -> tuple[str,
     return type(err).__name__, True
 
 
-async def aget_connection(conn_id: str) -> Any:
-    """The connection, fetched without blocking the loop (common-compat covers Airflow < 3.3.2)."""
-    try:
-        from airflow.providers.common.compat.connection import get_async_connection
-    except ImportError:
-        # An older common-compat (e.g. 1.7.4, the one Airflow 3.1.0 shipped with): do what newer
-        # ones do before Airflow 3.3.2 and run the sync lookup in a worker thread. Airflow 3.1.0's
-        # BaseHook.aget_connection needs the task supervisor even for a connection from an
-        # environment variable, and masks secrets with a blocking call on the loop.
-        from airflow.sdk import BaseHook
-        from asgiref.sync import sync_to_async
-
-        return await sync_to_async(BaseHook.get_connection)(conn_id)
-    return await get_async_connection(conn_id)
-
-
-async def _amask(secret: str) -> None:
-    try:
-        from airflow.sdk.log import amask_secret
-    except ImportError:  # pragma: no cover
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(secret)
-        return
-    await amask_secret(secret)
-
-
 class AsyncFeishuClient:
     """Async Feishu calls over the app's pooled ``httpx.AsyncClient`` in this event loop.
 
@@ -111,12 +90,9 @@ class AsyncFeishuClient:
     async def from_conn_id(
         cls, conn_id: str, *, timeout: float | None = None, max_retries: int | None = None, **kwargs: Any
     ) -> AsyncFeishuClient:
-        conn = await aget_connection(conn_id)
-        config = config_from_connection(conn, timeout=timeout, max_retries=max_retries)
-        await _amask(config.app_secret)
-        if config.proxy:
-            await _amask(config.proxy)  # a proxy URL may carry credentials
-        return cls(config, **kwargs)
+        # Clients that start together go in turn, and share one lookup (hooks/connection_cache.py).
+        await staggered_start()
+        return cls(await aconfig_from_conn_id(conn_id, timeout=timeout, max_retries=max_retries), **kwargs)
 
     async def aclose(self) -> None:
         """Give back the app's pooled client (the last user closes it)."""
@@ -195,7 +171,7 @@ class AsyncFeishuClient:
             result = await self._exchange_with_retries(
                 endpoints.tenant_token_request(self.config.app_id, self.config.app_secret), None
             )
-            await _amask(result.token)
+            await amask(result.token)
             TOKEN_CACHE.put(key, result.token, result.expire)
             return result.token
 

@@ -2,11 +2,11 @@
 
 Against the real Feishu every new connection is a TLS handshake across the internet. Triggers poll
 every 30 to 60 s and httpx drops an idle connection after 5 s, so a client per trigger opened a new
-connection for almost every call (measured: 3,053 connections for 6,940 calls). All clients of one
-app in one event loop therefore share one ``httpx.AsyncClient`` whose idle connections live
-:data:`KEEPALIVE_EXPIRY` seconds, and all sync hooks of one app in a worker process share one
-``requests.Session``. Sharing also builds the client, its SSL context and its view of the
-environment's proxies once instead of once per trigger.
+connection for almost every call (measured: 3,053 connections for 6,940 calls). The clients of
+one app in one event loop therefore share ``httpx.AsyncClient`` pools (:data:`CLIENTS_PER_POOL`
+clients each) whose idle connections live :data:`KEEPALIVE_EXPIRY` seconds, and all sync hooks of
+one app in a worker process share one ``requests.Session``. Sharing also builds the client, its
+SSL context and its view of the environment's proxies once per pool instead of once per trigger.
 """
 
 from __future__ import annotations
@@ -27,14 +27,22 @@ if TYPE_CHECKING:
 #: Seconds an idle pooled connection is kept: longer than a wait's usual poll interval (60 s), so
 #: one wait's next poll still finds it open. A server that closes it sooner costs a new connection.
 KEEPALIVE_EXPIRY = 120.0
-#: Connections kept open per pool (httpx's default is 20); concurrent calls beyond it still run.
-MAX_KEEPALIVE = 20
-#: Connections a pool may have at once (httpx's default).
-MAX_CONNECTIONS = 100
+#: Idle connections kept open per pool (httpx's default is 20); concurrent calls beyond it still run.
+MAX_KEEPALIVE = 32
+#: No cap on connections at once (httpx's default is 100): the pacer bounds concurrency, and with a
+#: cap, requests cut short by the call's deadline held pool slots long enough that a hundred waits
+#: polling through faults queued for the pool (measured with tests/reliability/test_soak.py).
+MAX_CONNECTIONS = None
 #: Connections a shared session keeps per host (requests' default is 10).
 SESSION_POOL_SIZE = 32
 
 USER_AGENT = "airflow-provider-feishu"
+
+#: Clients sharing one pool at most. httpcore hands out connections in O(waiting requests x
+#: connections) under a lock, and one pool for 100 clients calling at once (pacing off) served
+#: fewer calls than 100 private pools in our runs; with pacing on, a pool of 10 triggers still
+#: sees a call every few seconds, well within the keep-alive.
+CLIENTS_PER_POOL = 10
 
 PoolKey = tuple[Any, ...]
 
@@ -98,9 +106,11 @@ def acquire_async_client(config: FeishuConnectionConfig) -> httpx.AsyncClient:
         return new_async_client(config)
     pools = _async_pools.setdefault(loop, {})
     key = _pool_key(config)
-    pooled = pools.get(key)
+    shard = 0
+    while (pooled := pools.get((*key, shard))) is not None and pooled.users >= CLIENTS_PER_POOL:
+        shard += 1
     if pooled is None or pooled.client.is_closed:
-        pooled = pools[key] = _Pooled(new_async_client(config))
+        pooled = pools[(*key, shard)] = _Pooled(new_async_client(config))
     pooled.users += 1
     return pooled.client
 
@@ -121,10 +131,11 @@ async def release_async_client(client: httpx.AsyncClient) -> None:
     await client.aclose()
 
 
-def async_pool_users(config: FeishuConnectionConfig) -> int:
-    """How many clients use the app's pooled client in the running loop (for tests and metrics)."""
-    pooled = _async_pools.get(asyncio.get_running_loop(), {}).get(_pool_key(config))
-    return pooled.users if pooled is not None else 0
+def async_pool_users(config: FeishuConnectionConfig) -> list[int]:
+    """How many clients use each of the app's pools in the running loop (for tests and metrics)."""
+    pools = _async_pools.get(asyncio.get_running_loop(), {})
+    key = _pool_key(config)
+    return [pooled.users for shard_key, pooled in pools.items() if shard_key[:-1] == key]
 
 
 _sessions: dict[PoolKey, requests.Session] = {}

@@ -48,8 +48,8 @@ def test_async_clients_of_one_app_share_one_pool_kept_warm_past_httpx_default(em
     async def scenario() -> tuple[int, int, int, int]:
         emu.app.client_connections.clear()
         clients = [await AsyncFeishuClient.from_conn_id("feishu_default") for _ in range(20)]
-        assert len({id(c._client) for c in clients}) == 1
-        assert pool.async_pool_users(clients[0].config) == 20
+        assert len({id(c._client) for c in clients}) == 2  # CLIENTS_PER_POOL each
+        assert pool.async_pool_users(clients[0].config) == [10, 10]
         for client in clients:
             await client.get_batch_message_read_user(bid)
         first = emu.connections_seen
@@ -61,7 +61,7 @@ def test_async_clients_of_one_app_share_one_pool_kept_warm_past_httpx_default(em
         for client in clients:
             await client.aclose()
             await client.aclose()  # closing twice gives back once
-        assert pool.async_pool_users(clients[0].config) == 0
+        assert pool.async_pool_users(clients[0].config) == []
         assert shared.is_closed  # the last user closed it
         # Before: one default httpx client per trigger, each idle past 5 s, opens anew.
         emu.app.client_connections.clear()
@@ -76,7 +76,7 @@ def test_async_clients_of_one_app_share_one_pool_kept_warm_past_httpx_default(em
         return first, warm, before_pooling, emu.connections_seen - before_pooling
 
     first, warm, before_pooling, idle_default = asyncio.run(scenario())
-    assert (first, warm) == (1, 1)  # 21 calls of 20 clients over one connection
+    assert (first, warm) == (2, 2)  # 21 calls of 20 clients over one connection per pool
     assert before_pooling == 2
     assert idle_default == 2  # httpx's default pool dropped the idle connection
 
