@@ -1,12 +1,14 @@
 """Benchmarks of airflow-provider-feishu, measured side by side in one run; prints one table.
 
-    .venv/bin/python benchmarks/run.py            # all four, about 6 minutes on 2 cores
+    .venv/bin/python benchmarks/run.py            # all five, about 15 minutes on 2 cores
     .venv/bin/python benchmarks/run.py --quick    # smaller sizes, for a smoke run (not the documented numbers)
 
 1. DAG-parse import cost of our operators, sensor and notifiers vs airflow.sdk's base classes alone.
 2. FeishuHook overhead per read_user call vs a bare keep-alive requests.Session (emulator, no limits).
 3. 1,000 deferred waits (FeishuReadThresholdTrigger) in one event loop against Feishu's 50/s + 1000/min.
 4. 3,000 reads from 8 threads through FeishuHook against the 50/s limit.
+5. 3 processes x 400 deferred waits of one app against one emulator with the quota on (50/s and
+   1000/min per API), demand above it: each process's pacer learns its share from the 429s.
 
 Everything talks to the emulator on 127.0.0.1; the emulator runs in its own process
 (benchmarks/emulator_proc.py). No test asserts on these numbers.
@@ -406,12 +408,180 @@ def bench_throughput(reads: int, threads: int, paced: bool = True) -> None:
         NOTES.append(f"throughput: first failure: {failed[0]}")
 
 
+# --- 5. several processes of one app share one quota --------------------------------------------
+
+
+def waits_worker(spec_path: str, out_path: str) -> None:
+    """One process's deferred waits (``--waits-worker``): runs them in one loop, writes the events."""
+    with open(spec_path) as f:
+        spec = json.load(f)
+    os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = spec["connection"]
+    import logging
+
+    logging.disable(logging.WARNING)
+    from airflow_provider_feishu.hooks import rate_limit
+    from airflow_provider_feishu.triggers.batch_read import FeishuReadThresholdTrigger
+
+    async def main() -> dict[str, Any]:
+        events: dict[str, Any] = {}
+
+        async def wait(bid: str) -> None:
+            trigger = FeishuReadThresholdTrigger(
+                batch_message_id=bid, threshold=0.8, deadline=spec["deadline"], poll_interval=spec["poll"]
+            )
+            async for event in trigger.run():
+                payload = event.payload
+                events[bid] = {"status": payload["status"], "at": time.time(), "message": payload["message"]}
+
+        await asyncio.gather(*(wait(b) for b in spec["batches"]))
+        pacers = rate_limit._async_pacers.get(asyncio.get_running_loop(), {})
+        limits = {key[2]: list(pacer.core.limits) for key, pacer in pacers.items()}
+        return {"events": events, "limits": limits}
+
+    result = asyncio.run(main())
+    with open(out_path, "w") as f:
+        json.dump(result, f)
+
+
+def bench_processes(
+    procs: int,
+    waits: int,
+    poll: float,
+    *,
+    warmup: float,
+    quota_until: float,
+    cross_start: float,
+    cross_span: float,
+    per_second: int,
+    per_minute: int,
+) -> None:
+    """``procs`` processes, each with ``waits`` deferred waits of one app, against one emulator with
+    the app's quota on; demand above the quota. Each process learns its share from the 429s."""
+    total = procs * waits
+    demand = total / poll
+    effective = total / (per_minute / 60)  # each wait's poll interval when the quota is the limit
+    print(
+        f"5. {procs} processes x {waits} deferred waits, poll {poll:g} s (demand {demand:.1f}/s per API vs "
+        f"{per_minute}/min = {per_minute / 60:.1f}/s); takes about {cross_start + cross_span + 1.5 * effective:.0f} s",
+        flush=True,
+    )
+    import tempfile
+
+    emu = Emulator(
+        batches=total, per_second=per_second, per_minute=per_minute, cross_start=cross_start, cross_span=cross_span
+    )
+    bids = emu.info["batches"]
+    crossings = dict(zip(bids, emu.info["crossings"], strict=True))
+    tmp = Path(tempfile.mkdtemp(prefix="feishu-bench-"))
+    started = time.time()
+    # Long enough for the last crossing to be seen at the effective interval, with room to spare.
+    deadline = started + cross_start + cross_span + 4 * effective
+    workers = []
+    for i in range(procs):
+        spec = {"connection": emu.connection(), "batches": bids[i::procs], "poll": poll, "deadline": deadline}
+        (tmp / f"spec{i}.json").write_text(json.dumps(spec))
+        workers.append(
+            subprocess.Popen(
+                [PY, __file__, "--waits-worker", str(tmp / f"spec{i}.json"), str(tmp / f"out{i}.json")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    for w in workers:
+        w.wait()
+    emu_proc = emu.proc
+    assert emu_proc.stdin is not None and emu_proc.stdout is not None
+    emu_proc.stdin.write(f"log {tmp / 'log.json'}\n")
+    emu_proc.stdin.flush()
+    connections = json.loads(emu_proc.stdout.readline())["connections"]
+    emu.close()
+    log = json.loads((tmp / "log.json").read_text())
+    outs = [json.loads((tmp / f"out{i}.json").read_text()) for i in range(procs)]
+    events = {bid: e for out in outs for bid, e in out["events"].items()}
+
+    def api(path: str) -> str:
+        return path.rsplit("/", 1)[-1]
+
+    reads = [e for e in log if e[2].endswith(("/read_user", "/get_progress")) and e[0] >= started]
+    after_warmup = [e for e in reads if e[0] >= started + warmup]
+    r429 = sum(1 for e in after_warmup if e[3] == 429)
+    first_minute_429 = sum(1 for e in reads if e[0] < started + warmup and e[3] == 429)
+    ok_reads = [e for e in after_warmup if e[3] == 200 and api(e[2]) == "read_user" and e[0] < started + quota_until]
+    used = len(ok_reads) / ((quota_until - warmup) / 60 * per_minute)
+    failed = {bid: e for bid, e in events.items() if e["status"] != "reached"}
+    # Each wait's effective poll interval: the mean gap between its successful read_user checks.
+    checks: dict[str, list[float]] = {}
+    for t, _method, path, status in log:
+        if status == 200 and path.endswith("/read_user"):
+            checks.setdefault(path.split("/")[-2], []).append(t)
+    ratios = []
+    for bid, e in events.items():
+        times = sorted(checks.get(bid, []))
+        if e["status"] != "reached" or len(times) < 2:
+            continue
+        interval = (times[-1] - times[0]) / (len(times) - 1)
+        ratios.append((e["at"] - crossings[bid]) / max(interval, poll))
+    worst = max(ratios, default=float("nan"))
+    intervals = [
+        (sorted(ts)[-1] - sorted(ts)[0]) / (len(ts) - 1) for ts in checks.values() if len(ts) >= 2
+    ]
+    label = f"{procs} processes x {waits} waits, one app"
+    row(
+        f"{label}: 429s after the first {warmup:g} s / all read calls",
+        f"{r429 / max(len(after_warmup), 1):.2%} ({r429} of {len(after_warmup)})",
+        f"{first_minute_429} x 429 in the first {warmup:g} s",
+        "-",
+        "< 1%",
+        r429 / max(len(after_warmup), 1) < 0.01,
+    )
+    row(
+        f"{label}: quota used, read_user ok/min from {warmup:g} to {quota_until:g} s",
+        f"{len(ok_reads) / ((quota_until - warmup) / 60):.0f}/min",
+        f"{per_minute}/min",
+        f"{used:.0%}",
+        ">= 85%",
+        used >= 0.85,
+    )
+    row(
+        f"{label}: waits not reached",
+        str(len(failed)),
+        f"{total} waits",
+        "-",
+        "0",
+        not failed,
+    )
+    row(
+        f"{label}: crossing -> event, worst in effective poll intervals "
+        f"(median interval {statistics.median(intervals):.0f} s)",
+        f"{worst:.2f} x",
+        f"poll {poll:g} s",
+        "-",
+        "<= 1.5",
+        worst <= 1.5 and len(ratios) == total,
+    )
+    shares = [out["limits"].get("read_user", [None, None])[-1] for out in outs]
+    row(
+        f"{label}: learnt read_user minute limit per process / connections opened (all)",
+        ", ".join(f"{s:.0f}" if s else "-" for s in shares),
+        f"{per_minute} (ceiling each)",
+        f"{connections} connections",
+        "(info)",
+        None,
+    )
+    if failed:
+        NOTES.append(f"processes: first wait not reached: {next(iter(failed.values()))['message'][:200]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    parser.add_argument("--only", choices=["imports", "hook", "triggers", "throughput"], action="append")
+    parser.add_argument("--only", choices=["imports", "hook", "triggers", "throughput", "processes"], action="append")
+    parser.add_argument("--waits-worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    only = set(args.only or ["imports", "hook", "triggers", "throughput"])
+    if args.waits_worker:
+        waits_worker(*args.waits_worker)
+        return
+    only = set(args.only or ["imports", "hook", "triggers", "throughput", "processes"])
     q = args.quick
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
@@ -429,6 +599,16 @@ def main() -> None:
     if "throughput" in only:
         bench_throughput(300 if q else 3000, 8)
         bench_throughput(300 if q else 3000, 8, paced=False)
+    if "processes" in only:
+        if q:
+            bench_processes(
+                3, 40, 2.0, warmup=20, quota_until=60, cross_start=30, cross_span=30, per_second=5, per_minute=100
+            )
+        else:
+            bench_processes(
+                3, 400, 30.0, warmup=60, quota_until=240, cross_start=120, cross_span=120, per_second=50,
+                per_minute=1000,
+            )
     import airflow
 
     print()
