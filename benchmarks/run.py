@@ -602,7 +602,7 @@ def main() -> None:
     if "processes" in only:
         if q:
             bench_processes(
-                3, 40, 2.0, warmup=20, quota_until=60, cross_start=30, cross_span=30, per_second=5, per_minute=100
+                3, 40, 2.0, warmup=60, quota_until=120, cross_start=70, cross_span=40, per_second=5, per_minute=100
             )
         else:
             bench_processes(
