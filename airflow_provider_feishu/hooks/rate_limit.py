@@ -41,6 +41,15 @@ DEFAULT_SLACK = 0.05
 DEFAULT_MAX_HOLD = 30.0
 
 
+def check_windows(windows: Sequence[tuple[int, float]]) -> None:
+    """Refuse an empty list of windows or a window without a positive limit and period."""
+    if not windows:
+        raise ValueError("a pacer needs at least one (limit, period) window")
+    for limit, period in windows:
+        if limit < 1 or period <= 0:
+            raise ValueError(f"each window needs limit >= 1 and period > 0, got ({limit}, {period})")
+
+
 class SlidingWindowPacer:
     """Reserves send times so that no window of ``period`` seconds holds more than ``limit`` of them.
 
@@ -56,11 +65,7 @@ class SlidingWindowPacer:
         slack: float = DEFAULT_SLACK,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not windows:
-            raise ValueError("a pacer needs at least one (limit, period) window")
-        for limit, period in windows:
-            if limit < 1 or period <= 0:
-                raise ValueError(f"each window needs limit >= 1 and period > 0, got ({limit}, {period})")
+        check_windows(windows)
         if slack < 0:
             raise ValueError("slack must be >= 0")
         self.windows = tuple((int(limit), float(period) + slack) for limit, period in windows)
@@ -192,11 +197,7 @@ class AimdLimits:
         increase: float = AIMD_INCREASE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not windows:
-            raise ValueError("a pacer needs at least one (limit, period) window")
-        for limit, period in windows:
-            if limit < 1 or period <= 0:
-                raise ValueError(f"each window needs limit >= 1 and period > 0, got ({limit}, {period})")
+        check_windows(windows)
         if static_share is not None and not 0 < static_share <= 1:
             raise ValueError(f"static_share must be in (0, 1], got {static_share!r}")
         share = 1.0 if static_share is None else static_share
