@@ -139,6 +139,8 @@ AIMD_DECREASE = 0.8
 AIMD_INCREASE = 0.03
 #: A limit never drops below this fraction of its ceiling (nor below one request per window).
 AIMD_FLOOR = 0.01
+#: How much of one even-pace gap a request may go early after a late one (a tolerance, not a burst).
+EVEN_TOLERANCE = 0.5
 
 
 class Ticket:
@@ -178,10 +180,11 @@ class AimdLimits:
     pauses every request until the reset; while answers are clean each window grows back by
     ``increase`` of its ceiling per period's worth of answers, up to the configured limit.
 
-    A request may go out when (1) no pause is on, (2) it is at least ``period / limit`` after the
-    previous one for every window (an even pace: bursts of one process would add up across
-    processes), and (3) the ``limit``-th most recent request of every window answered at least
-    ``period`` ago (the server sees a request somewhere between sending and answer).
+    A request may go out when (1) no pause is on, (2) it keeps an even pace of ``period / limit``
+    per request for every window (bursts of one process would add up across processes; a late
+    request lets the next catch up by half a gap), and (3) the ``limit``-th most recent request of
+    every window answered at least ``period`` ago (the server sees a request somewhere between
+    sending and answer).
 
     With ``static_share`` the limits stay at that fraction of the ceilings (a pinned share) and
     only the pause after a 429 applies. No I/O and no locks: the sync and async pacers wrap it.
@@ -207,7 +210,7 @@ class AimdLimits:
         self.increase = increase
         self.clock = clock
         self.paused_until = 0.0
-        self._last_sent = -math.inf
+        self._even_at = -math.inf  # when the next request is due at an even pace
         self._episode_start = -math.inf  # requests sent before this do not cut again
         self.rate_limited = 0  # 429 answers seen
 
@@ -215,9 +218,10 @@ class AimdLimits:
 
     def next_slot(self) -> tuple[float, Ticket | None]:
         """The earliest moment the next request may go out, or the unanswered request that decides it."""
-        slot = max(self.clock(), self.paused_until)
+        # A request that went late (a busy loop, a slow thread wake-up) lets the next one catch up
+        # by up to half a gap, so lateness does not add up; the long-run pace stays even.
+        slot = max(self.clock(), self.paused_until, self._even_at - EVEN_TOLERANCE * self._gap())
         for window in self.windows:
-            slot = max(slot, self._last_sent + window.period / window.limit)
             allowed = window.allowed
             if len(window.log) >= allowed:
                 decider = window.log[-allowed]
@@ -229,10 +233,13 @@ class AimdLimits:
     def send(self) -> Ticket:
         """Record a request going out now (after :meth:`next_slot` said it may)."""
         ticket = Ticket(self.clock())
-        self._last_sent = ticket.sent_at
+        self._even_at = max(self._even_at, ticket.sent_at) + self._gap()
         for window in self.windows:
             window.log.append(ticket)  # maxlen drops the oldest
         return ticket
+
+    def _gap(self) -> float:
+        return max(window.period / window.limit for window in self.windows)
 
     # --- what the answers say -------------------------------------------------------------------
 

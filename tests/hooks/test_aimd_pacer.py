@@ -186,10 +186,24 @@ def test_an_even_pace_and_the_log_keeps_every_window():
         clock.now += 0.3  # slow answers: the window counts from the answer
         core.answered(ticket, 200, {})
         clock.now = ticket.sent_at
-    gaps = [b - a for a, b in itertools.pairwise(sent)]
-    assert min(gaps) >= 0.2 - 1e-9  # period / limit
+    # An even pace of period / limit: any k + 1 sends span at least k - 1/2 gaps (the half gap of
+    # tolerance that lets a request catch up after a late one), so no burst.
+    for i, j in itertools.combinations(range(len(sent)), 2):
+        assert sent[j] - sent[i] >= (j - i - 0.5) * 0.2 - 1e-9
     for i in range(5, 20):
         assert sent[i] >= sent[i - 5] + 0.3 + 1.0 - 1e-9  # the 5th previous answered a period before
+
+
+def test_lateness_does_not_add_up():
+    clock = FakeClock()
+    core = AimdLimits(((10, 1.0),), slack=0.0, clock=clock)  # one request per 0.1 s
+    sent = []
+    for _ in range(50):
+        clock.now = core.next_slot()[0] + 0.02  # every send goes 20 ms late (a busy machine)
+        sent.append(core.send().sent_at)
+        core.answered(core.windows[0].log[-1], 200, {})
+    rate = (len(sent) - 1) / (sent[-1] - sent[0])
+    assert rate > 9.5  # without the tolerance: 1 / 0.12 s = 8.3 per second
 
 
 def test_an_unanswered_request_decides_the_slot():
@@ -266,3 +280,62 @@ def test_shared_pacers_are_per_app_api_and_share():
     t1 = shared_thread_pacer("http://127.0.0.1:1", "cli_a", "read_user", WINDOWS)
     assert t1 is shared_thread_pacer("http://127.0.0.1:1/", "cli_a", "read_user", WINDOWS)
     assert t1 is not shared_thread_pacer("http://127.0.0.1:1", "cli_b", "read_user", WINDOWS)
+
+
+# --- wired into the transports: the answers reach the pacer -------------------------------------
+
+
+@pytest.fixture
+def tight_emulator(monkeypatch):
+    """An emulator whose per-second limit (5/s) is far below the connection's (50/s): a process
+    that believed the configured limit must learn its real share from the 429s."""
+    from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE
+    from airflow_provider_feishu.testing import FeishuEmulator
+
+    with FeishuEmulator() as emu:
+        emu.set_rate_limits(per_second=5, per_minute=None)
+        fast = {"retry_base_delay": 0.05, "retry_max_delay": 0.2, "max_retries": 8, "rate_limit_per_minute": 0}
+        monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", emu.connection_json(extra=fast))
+        TOKEN_CACHE.clear()
+        yield emu
+
+
+def batch_of(emu) -> str:
+    from airflow_provider_feishu.hooks.feishu import FeishuHook
+
+    users = [u["open_id"] for u in emu.users[:3]]
+    return FeishuHook().batch_send_message("text", content={"text": "x"}, open_ids=users).batch_message_id
+
+
+@pytest.mark.timeout(120)
+def test_the_sync_hook_reports_429s_to_its_pacer(tight_emulator):
+    from airflow_provider_feishu.hooks.feishu import FeishuHook
+
+    emu = tight_emulator
+    bid = batch_of(emu)
+    hook = FeishuHook()
+    for _ in range(30):
+        hook.get_batch_message_read_user(bid)  # no failure: 429s are retried after the reset
+    pacer = shared_thread_pacer(hook.config.base_url, hook.config.app_id, "read_user", hook.config.rate_limits)
+    refused = [entry for entry in emu.requests_log if entry[3] == 429]
+    assert refused and pacer.core.rate_limited == len(refused)
+    assert pacer.core.limits[0] < 50  # it learnt that its share of the per-second quota is smaller
+
+
+@pytest.mark.timeout(120)
+def test_the_async_client_reports_429s_to_its_pacer(tight_emulator):
+    from airflow_provider_feishu.hooks.feishu_async import AsyncFeishuClient
+
+    emu = tight_emulator
+    bid = batch_of(emu)
+
+    async def scenario():
+        async with await AsyncFeishuClient.from_conn_id("feishu_default", share_rate_limit=True) as client:
+            await asyncio.gather(*(client.get_batch_message_read_user(bid) for _ in range(30)))
+            config = client.config
+            return shared_pacer(config.base_url, config.app_id, "read_user", config.rate_limits)
+
+    pacer = asyncio.run(scenario())
+    refused = [entry for entry in emu.requests_log if entry[3] == 429]
+    assert refused and pacer.core.rate_limited == len(refused)
+    assert pacer.core.limits[0] < 50
