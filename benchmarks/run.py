@@ -621,7 +621,7 @@ def main() -> None:
             )
         else:
             bench_processes(
-                3, 400, 30.0, warmup=60, quota_until=240, cross_start=120, cross_span=120, per_second=50,
+                3, 400, 30.0, warmup=60, quota_until=300, cross_start=240, cross_span=120, per_second=50,
                 per_minute=1000,
             )
     import airflow
