@@ -12,6 +12,7 @@ import importlib
 import math
 import random
 import time
+import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -77,14 +78,22 @@ async def async_client_class() -> Any:
     the protocol modules) would otherwise block the triggerer's loop for every trigger of it."""
     global _client_class
     if _client_class is None:
-        # import_module waits for a module another thread is still importing (sys.modules does not).
-        module = await asyncio.to_thread(importlib.import_module, CLIENT_MODULE)
+        # One import for all the triggers that start together (import_module, unlike a look in
+        # sys.modules, waits for a module another thread is still importing).
+        loop = asyncio.get_running_loop()
+        importing = _importing.get(loop)
+        if importing is None:
+            importing = _importing[loop] = asyncio.ensure_future(
+                asyncio.to_thread(importlib.import_module, CLIENT_MODULE)
+            )
+        module = await asyncio.shield(importing)
         _client_class = module.AsyncFeishuClient
     return _client_class
 
 
 CLIENT_MODULE = "airflow_provider_feishu.hooks.feishu_async"
 _client_class: Any = None
+_importing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Any]] = weakref.WeakKeyDictionary()
 
 
 class FeishuReadThresholdTrigger(BaseTrigger):
