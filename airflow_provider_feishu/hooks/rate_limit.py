@@ -132,8 +132,9 @@ class ReservationPacer:
 
 # --- adaptive pacing: each process learns its share of the app's quota ----------------------------
 
-#: On a 429 a window's limit drops to this fraction of what this process actually sent in it.
-AIMD_DECREASE = 0.8
+#: On a 429 a window's limit drops to this fraction of what this process actually sent in it
+#: (0.9, not TCP's 0.5: every process of the app sees the 429s of a full window at once).
+AIMD_DECREASE = 0.9
 #: While answers are clean, each window's limit grows by this fraction of its ceiling per window
 #: period's worth of answers (TCP's "one segment per round trip").
 AIMD_INCREASE = 0.03

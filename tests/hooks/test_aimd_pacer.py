@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from airflow_provider_feishu.hooks.rate_limit import (
+    AIMD_DECREASE,
     AimdLimits,
     AsyncAimdPacer,
     ThreadAimdPacer,
@@ -120,7 +121,7 @@ def test_a_429_cuts_the_window_it_names_to_what_was_sent_and_pauses_until_the_re
     core.answered(last, 429, {"x-ogw-ratelimit-limit": "1000", "x-ogw-ratelimit-reset": "7"})
     per_second, per_minute = core.limits
     assert per_second == 50.0  # not the window Feishu named
-    assert per_minute == pytest.approx(0.8 * (sent_in_minute + 1))
+    assert per_minute == pytest.approx(AIMD_DECREASE * (sent_in_minute + 1))
     assert core.paused_until == pytest.approx(clock.now + 7)
     assert core.next_slot()[0] >= clock.now + 7
     # a second 429 of a request sent before the cut does not cut again (one cut per episode)
