@@ -17,7 +17,7 @@ FEISHU_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {
         "login": "cli_a1b2c3d4e5f6",
         "password": "App Secret from the developer console",
-        "host": "leave empty for the domain below; or https://open.example.com, http://127.0.0.1:8765",
+        "host": "leave empty for the domain below; or https://open.example.com, http://127.0.0.1:8700",
     },
 }
 
@@ -77,7 +77,7 @@ FEISHU_WEBHOOK_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "relabeling": {"password": "Webhook URL or token", "host": "Base URL (optional)"},
     "placeholders": {
         "password": "https://open.feishu.cn/open-apis/bot/v2/hook/xxxxxxxx-xxxx-...",
-        "host": "only with a bare token: https://open.example.com or http://127.0.0.1:8765",
+        "host": "only with a bare token: https://open.example.com or http://127.0.0.1:8700",
     },
 }
 
@@ -137,14 +137,31 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_feishu.operators.send",
                     "airflow_provider_feishu.operators.wait_for_reads",
                     "airflow_provider_feishu.operators.webhook",
+                    "airflow_provider_feishu.operators.send_file",
                 ],
+            },
+            {
+                "integration-name": "Feishu",
+                "python-modules": [
+                    "airflow_provider_feishu.operators.remind_unread",
+                    "airflow_provider_feishu.operators.tracked_send",
+                ],
+            },
+        ],
+        "transfers": [
+            {
+                "source-integration-name": "Common SQL",
+                "target-integration-name": "Feishu",
+                "python-module": "airflow_provider_feishu.transfers.sql_to_feishu",
             },
         ],
         "sensors": [
             {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.sensors.batch_read"]},
+            {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.sensors.message_read"]},
         ],
         "triggers": [
             {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.triggers.batch_read"]},
+            {"integration-name": "Feishu", "python-modules": ["airflow_provider_feishu.triggers.message_read"]},
         ],
         "connection-types": [
             {

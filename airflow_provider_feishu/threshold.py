@@ -68,7 +68,9 @@ class ReadVerdict:
             need += f" and {self.min_read_count} reads"
         line = f"read {self.read_count}/{self.total_count} ({self.ratio:.1%}), {need}"
         if not self.scheduled:
-            line += " (Feishu has not scheduled the batch yet)"
+            # get_progress gives 0 valid recipients both before scheduling and when no id was valid
+            # (Feishu docs: get_progress); nothing tells the two apart, so the line names both.
+            line += " (no valid recipient yet: Feishu has not scheduled the batch, or none of its ids was valid)"
         elif self.delivered_count < self.total_count:
             line += f" (delivered {self.delivered_count}/{self.total_count} so far)"
         if self.reached:
@@ -190,3 +192,21 @@ def is_permanent_error(exc: BaseException) -> bool:
 def permanent_error_message(batch_message_id: str, exc: BaseException) -> str:
     """The text a failed wait shows: what happened and what to fix (the error carries the hint)."""
     return f"Cannot wait for reads of batch message {batch_message_id!r}: {exc}"
+
+
+def check_failure_reason(exc: BaseException, base_url: str | None) -> str:
+    """A failed read check's cause and the Feishu base URL it called, for logs and deadline messages.
+
+    The base URL never carries credentials: the connection refuses a host with user:password in it.
+    """
+    return f"{exc} (Feishu at {base_url})" if base_url else str(exc)
+
+
+# --- who has read: a snapshot of known people (im/v1 messages) ----------------------------------
+
+
+def judge_audience(rule: ReadThreshold, read_count: int, audience_count: int) -> ReadVerdict:
+    """Judge a snapshot of people: the audience (chat members, or the people sent to) is known in
+    full, so it is both the total and the number of valid recipients; an empty audience is never
+    reached."""
+    return rule.judge(read_count, audience_count, audience_count)

@@ -1,4 +1,4 @@
-"""`make demo`: the reminder workflow against the local emulator, told as a story.
+"""`make demo`: the reminder workflow, then "who has read", against the local emulator, told as stories.
 
 Starts the Feishu emulator on 127.0.0.1 with a clock running 1440x (a day of reading in a
 minute), points ``feishu_default`` at it, and runs ``dags_examples/feishu_reminder_workflow.py``
@@ -91,6 +91,107 @@ class Story:
         print(f"  [{hours(elapsed)}] 📤 {kind} sent to {len(state['recipients'])} people ({batch_id[:12]}…)")
 
 
+WHO_DAG_ID = "feishu_who_has_read"
+ALL_HANDS = "oc_cccb048e9c46eb318c6b36069b85d49c"
+
+
+class WhoHasReadStory:
+    """Watches the chat notice of the second DAG: who has read, and who gets buzzed."""
+
+    def __init__(self, emu, threshold: float) -> None:
+        self.emu = emu
+        self.threshold = threshold
+        self.message_id: str | None = None
+        self.start = 0.0
+        self.last_row = -1.0
+        self.last_read = -1
+        self.buzz_seen = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.25):
+            self.tick()
+        self.tick()
+
+    def tick(self) -> None:
+        if self.message_id is None:
+            sent = [m for m in self.emu.chat_messages(ALL_HANDS) if m.get("source") == "im"]
+            if not sent:
+                return
+            self.message_id, self.start = sent[0]["message_id"], sent[0]["delivered_at"]
+            print(f"  [{hours(0)}] 📤 notice posted to the All hands chat ({len(self.reads()['audience'])} people)")
+        elapsed = self.emu.now() - self.start
+        reads = self.reads()
+        read, total = len(reads["read"]), len(reads["audience"])
+        buzzes = [r for r in self.emu.reminders(self.message_id) if r["kind"] == "buzz"]
+        if len(buzzes) > self.buzz_seen:
+            self.buzz_seen = len(buzzes)
+            print(f"  [{hours(elapsed)}] 🔔 buzzed {len(buzzes)} people who had not read")
+        if elapsed - self.last_row >= 1800 and read != self.last_read:
+            self.last_row, self.last_read = elapsed, read
+            ratio = read / total if total else 0.0
+            print(f"  [{hours(elapsed)}] notice read {read:>3}/{total:<3} {ratio:6.1%}  {bar(ratio, self.threshold)}")
+
+    def reads(self) -> dict:
+        assert self.message_id is not None
+        return self.emu.message_reads(self.message_id)
+
+
+def read_before_the_check(emu, message_id: str, buzzes: list[dict]) -> list[dict]:
+    """The buzzed people who had read the notice when the reminder last asked read_users before buzzing."""
+    if not buzzes:
+        return []
+    first_buzz = min(r["at"] for r in buzzes)
+    asked = [e[0] for e in emu.requests_log if e[2].endswith(f"/{message_id}/read_users") and e[0] <= first_buzz]
+    checked_at = max(asked, default=first_buzz)
+    read_at = emu.message_reads(message_id)["read"]
+    return [r for r in buzzes if read_at.get(r["open_id"], float("inf")) <= checked_at]
+
+
+def run_who_has_read(emu, env: dict[str, str], airflow: str, log_path: Path) -> bool:
+    """The second story: a notice to a chat, wait for 80%, buzz only the unread, report who never read."""
+    threshold = 0.8
+    print(f"\nWho has read ({WHO_DAG_ID}): a notice to a chat, need {threshold:.0%} within 4h, then buzz the rest")
+    started = time.monotonic()
+    story = WhoHasReadStory(emu, threshold)
+    watcher = threading.Thread(target=story.run, daemon=True)
+    watcher.start()
+    conf = {"chat_id": ALL_HANDS, "owner_chat_id": OWNER_CHAT, "threshold": threshold}
+    with log_path.open("a") as log:
+        result = subprocess.run(
+            [airflow, "dags", "test", WHO_DAG_ID, "--conf", json.dumps(conf)],
+            env={**env, "FEISHU_EXAMPLE_TIME_SCALE": str(SPEED)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
+    story.stop.set()
+    watcher.join(timeout=5)
+    if story.message_id is None:
+        print(f"  the notice was never sent; see {log_path}")
+        return False
+    buzzes = [r for r in emu.reminders(story.message_id) if r["kind"] == "buzz"]
+    had_read = read_before_the_check(emu, story.message_id, buzzes)
+    line = f"  buzzed {len(buzzes)} people; {len(had_read)} of them had read it when the reminder checked"
+    late = [r for r in buzzes if r["had_read"] and r not in had_read]
+    if late:
+        # The clock runs 1440x: the few real milliseconds between the check and the buzz are minutes here.
+        line += f" ({len(late)} read in the emulated minutes between the check and the buzz)"
+    print(line)
+    report = [m for m in emu.chat_messages(OWNER_CHAT) if m.get("source") == "im"]
+    if report:
+        print("The owner's chat received:")
+        for line in str(report[-1]["content"].get("text", report[-1]["content"])).splitlines():
+            print(f"  │ {line}")
+    ok = result.returncode == 0 and not had_read
+    verdict = "succeeded" if ok else f"did NOT succeed (exit {result.returncode}); see {log_path}"
+    print(
+        f"\nDAG run {verdict} in {time.monotonic() - started:.0f}s real time; "
+        f"{emu.request_count('read_users')} read_users and {emu.request_count('chat_members')} chat_members calls."
+    )
+    return ok
+
+
 def main() -> int:
     reading = ReadingModel(seed=2026, median_seconds=2 * 3600, never_read_fraction=0.1, delivery_seconds=60)
     emu = start_emulator_thread(speed=SPEED, reading=reading)
@@ -149,7 +250,8 @@ def main() -> int:
             f"{emu.request_count('read_user')} read_user calls, "
             f"{emu.request_count('tenant_access_token')} token fetch(es)."
         )
-        return 0 if ok else 1
+        second_ok = run_who_has_read(emu, env, airflow, log_path)
+        return 0 if ok and second_ok else 1
     finally:
         story.stop.set()
         emu.stop()

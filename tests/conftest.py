@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -45,3 +46,22 @@ def _fresh_token_cache():
     TOKEN_CACHE.clear()
     yield
     TOKEN_CACHE.clear()
+
+
+class Unreachable(NamedTuple):
+    """A ``feishu_default`` connection to a wrong port: its base URL and its (never shown) App Secret."""
+
+    url: str
+    secret: str
+
+
+@pytest.fixture
+def unreachable_connection(monkeypatch) -> Unreachable:
+    """``feishu_default`` -> 127.0.0.1 port 1, where every connect is refused at once; no retries."""
+    import json
+
+    target = Unreachable(url="http://127.0.0.1:1", secret="unreachable-secret")
+    conn = {"conn_type": "feishu", "login": "cli_x", "password": target.secret, "host": target.url}
+    conn["extra"] = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "max_retries": 0}
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", json.dumps(conn))
+    return target

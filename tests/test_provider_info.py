@@ -126,3 +126,13 @@ def test_connection_form_through_the_ui_api():
         # is the generic one, whose Extra JSON takes domain, timeout, proxy and retries.
         assert feishu.standard_fields is None
         assert "extra" not in get_provider_info()["connection-types"][0]["ui-field-behaviour"]["hidden-fields"]
+
+
+def test_transfers_are_registered_and_import():
+    import importlib
+
+    transfers = get_provider_info()["transfers"]
+    assert [t["python-module"] for t in transfers] == ["airflow_provider_feishu.transfers.sql_to_feishu"]
+    module = importlib.import_module(transfers[0]["python-module"])
+    assert hasattr(module, "SqlToFeishuOperator")
+    assert "airflow_provider_feishu.operators.send_file" in get_provider_info()["operators"][0]["python-modules"]

@@ -40,6 +40,14 @@ def test_not_scheduled_is_never_reached():
     assert "not scheduled" in verdict.describe()
 
 
+def test_zero_valid_recipients_names_both_meanings():
+    # get_progress's valid_user_ids_count is 0 before scheduling AND when no id was valid (Feishu
+    # docs: get_progress), so the line must not claim only the first.
+    line = ReadThreshold(0.8).judge(read_count=0, total_count=0, valid_user_ids_count=0).describe()
+    assert "no valid recipient" in line
+    assert "not scheduled" in line
+
+
 def test_min_read_count_also_required():
     rule = ReadThreshold(0.5, min_read_count=10)
     assert not rule.judge(5, 8, 8).reached

@@ -11,10 +11,14 @@ from airflow_provider_feishu.api.endpoints import (
     LARK_BASE_URL,
     ApiRequest,
     batch_send_request,
+    chat_members_request,
     create_message_request,
     get_progress_request,
+    message_reactions_request,
     read_user_request,
+    read_users_request,
     recall_batch_request,
+    reply_message_request,
     tenant_token_request,
     urgent_app_request,
 )
@@ -34,6 +38,8 @@ from airflow_provider_feishu.api.errors import (
     FeishuServerError,
     FeishuTokenInvalidError,
 )
+from airflow_provider_feishu.api.paging import Page
+from airflow_provider_feishu.api.receipts import ChatMember, MessageReaction, ReadReceipt
 from airflow_provider_feishu.api.results import (
     BatchProgress,
     BatchSendResult,
@@ -78,4 +84,14 @@ __all__ = [
     "recall_batch_request",
     "tenant_token_request",
     "urgent_app_request",
+]
+__all__ += [
+    "ChatMember",
+    "MessageReaction",
+    "Page",
+    "ReadReceipt",
+    "chat_members_request",
+    "message_reactions_request",
+    "read_users_request",
+    "reply_message_request",
 ]

@@ -8,7 +8,7 @@ token when ``auth`` is set, and hands the answer to :meth:`ApiRequest.parse`. Wh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
@@ -16,6 +16,19 @@ from urllib.parse import quote
 from airflow_provider_feishu.api import results
 from airflow_provider_feishu.api.envelope import log_id_of, parse_envelope, scrub_and_cut
 from airflow_provider_feishu.api.errors import FeishuConfigError, FeishuProtocolError
+from airflow_provider_feishu.api.paging import Page, Steps, all_pages
+from airflow_provider_feishu.api.receipts import (
+    ChatMember,
+    Department,
+    DepartmentUser,
+    MessageReaction,
+    ReadReceipt,
+    parse_chat_members_page,
+    parse_department_users_page,
+    parse_departments_page,
+    parse_reactions_page,
+    parse_read_users_page,
+)
 
 T = TypeVar("T")
 
@@ -44,11 +57,15 @@ class ApiRequest(Generic[T]):
     method: str
     path: str
     parser: Callable[[str, Mapping[str, Any]], T] = field(repr=False)
-    params: Mapping[str, str] | None = None
+    params: Mapping[str, str | Sequence[str]] | None = None
     # repr=False: the token request's body holds the App Secret.
     json: Mapping[str, Any] | None = field(default=None, repr=False)
     auth: bool = True
     idempotent: bool = True
+    # A multipart/form-data upload instead of a JSON body (im/v1 images and files): the text
+    # fields, and the file parts as name -> (file name, bytes, content type).
+    form: Mapping[str, str] | None = None
+    files: Mapping[str, tuple[str, bytes, str]] | None = field(default=None, repr=False)
 
     def parse(self, status: int, headers: Mapping[str, str], body: bytes, *, secrets: Collection[str] = ()) -> T:
         """The typed result, or the :class:`FeishuError` this answer means."""
@@ -245,7 +262,7 @@ def create_message_request(
             parsed = None
         if not isinstance(parsed, dict):
             raise FeishuConfigError(
-                "content must be a dict or a JSON object string such as '{\"text\": \"hi\"}'; "
+                'content must be a dict or a JSON object string such as \'{"text": "hi"}\'; '
                 "got text that is not a JSON object."
             )
         content_text = content
@@ -291,3 +308,231 @@ def urgent_app_request(
         # Buzzing twice notifies twice; treat it like a send.
         idempotent=False,
     )
+
+
+# --- who has read: read receipts, chat members, reactions, replies ------------------------------
+# Largest page sizes Feishu allows (Feishu docs: message read_users 1-100, chat-members/get max 100,
+# message-reaction list max 50).
+READ_USERS_PAGE_SIZE = 100
+CHAT_MEMBERS_PAGE_SIZE = 100
+REACTIONS_PAGE_SIZE = 50
+IM_MSG_TYPES = (
+    "text",
+    "post",
+    "image",
+    "file",
+    "audio",
+    "media",
+    "sticker",
+    "interactive",
+    "share_chat",
+    "share_user",
+)
+
+
+def _paged(params: dict[str, str], page_size: int, page_token: str | None) -> dict[str, str]:
+    params["page_size"] = str(page_size)
+    if page_token is not None:
+        # Feishu's own opaque token, passed back as given (no id length cap applies).
+        if not isinstance(page_token, str) or not page_token:
+            raise FeishuConfigError(f"page_token must be a non-empty string, got {page_token!r:.60}.")
+        params["page_token"] = page_token
+    return params
+
+
+def read_users_request(
+    message_id: str, *, user_id_type: str = "open_id", page_token: str | None = None
+) -> ApiRequest[Page[ReadReceipt]]:
+    """GET im/v1/messages/:message_id/read_users — one page of who read a message the bot sent.
+
+    Only the bot's own im/v1 messages, within 7 days, while the bot is in the chat; never batch
+    messages (Feishu docs: message read_users).
+    """
+    _choice("user_id_type", user_id_type, USER_ID_TYPES)
+    mid = require_id("message_id", message_id)
+    if mid.startswith(("bm-", "bm_")):
+        raise FeishuConfigError(
+            f"message_id {mid!r:.60} is a batch message; Feishu says who read only im/v1 messages. "
+            "Wait on a batch message with FeishuReadThresholdSensor (counts only)."
+        )
+    return ApiRequest(
+        name="read_users",
+        method="GET",
+        path=f"/open-apis/im/v1/messages/{_path_id(mid)}/read_users",
+        parser=parse_read_users_page,
+        params=_paged({"user_id_type": user_id_type}, READ_USERS_PAGE_SIZE, page_token),
+    )
+
+
+def chat_members_request(
+    chat_id: str, *, member_id_type: str = "open_id", page_token: str | None = None
+) -> ApiRequest[Page[ChatMember]]:
+    """GET im/v1/chats/:chat_id/members — one page of a chat's members (bots are left out)."""
+    _choice("member_id_type", member_id_type, USER_ID_TYPES)
+    cid = _path_id(require_id("chat_id", chat_id))
+    return ApiRequest(
+        name="chat_members",
+        method="GET",
+        path=f"/open-apis/im/v1/chats/{cid}/members",
+        parser=parse_chat_members_page,
+        params=_paged({"member_id_type": member_id_type}, CHAT_MEMBERS_PAGE_SIZE, page_token),
+    )
+
+
+def message_reactions_request(
+    message_id: str,
+    *,
+    emoji_type: str | None = None,
+    user_id_type: str = "open_id",
+    page_token: str | None = None,
+) -> ApiRequest[Page[MessageReaction]]:
+    """GET im/v1/messages/:message_id/reactions — one page of reactions (of one emoji_type, if given).
+
+    ``emoji_type`` is case-sensitive (``THUMBSUP``, ``OK``, ``CheckMark``...).
+    """
+    _choice("user_id_type", user_id_type, USER_ID_TYPES)
+    mid = _path_id(require_id("message_id", message_id))
+    params = {"user_id_type": user_id_type}
+    if emoji_type is not None:
+        params["reaction_type"] = require_id("emoji_type", emoji_type)
+    return ApiRequest(
+        name="message_reactions",
+        method="GET",
+        path=f"/open-apis/im/v1/messages/{mid}/reactions",
+        parser=parse_reactions_page,
+        params=_paged(params, REACTIONS_PAGE_SIZE, page_token),
+    )
+
+
+def reply_message_request(
+    message_id: str,
+    msg_type: str,
+    content: str | Mapping[str, Any],
+    *,
+    uuid: str | None = None,
+    reply_in_thread: bool = False,
+) -> ApiRequest[results.SentMessage]:
+    """POST im/v1/messages/:message_id/reply — reply to a message in its chat (or its thread).
+
+    ``content`` is built as for message create; the same ``uuid`` rule applies (at most one
+    delivery per uuid within an hour), so with a uuid the request is safe to repeat.
+    """
+    mid = _path_id(require_id("message_id", message_id))
+    _choice("msg_type", msg_type, IM_MSG_TYPES)
+    if not isinstance(reply_in_thread, bool):
+        raise FeishuConfigError(f"reply_in_thread must be True or False, got {reply_in_thread!r:.40}.")
+    # Validate content and uuid exactly as message create does, then reuse its body.
+    create = create_message_request("unused", msg_type, content, uuid=uuid)
+    assert create.json is not None
+    body: dict[str, Any] = {"msg_type": msg_type, "content": create.json["content"]}
+    if uuid is not None:
+        body["uuid"] = uuid
+    if reply_in_thread:
+        body["reply_in_thread"] = True
+    return ApiRequest(
+        name="message_reply",
+        method="POST",
+        path=f"/open-apis/im/v1/messages/{mid}/reply",
+        parser=results.parse_sent_message,
+        json=body,
+        idempotent=uuid is not None,
+    )
+
+
+def all_read_users(message_id: str, *, user_id_type: str = "open_id") -> Steps[list[ReadReceipt]]:
+    """Steps that list every reader of a message, page after page (drive them with a transport)."""
+    return all_pages(lambda token: read_users_request(message_id, user_id_type=user_id_type, page_token=token))
+
+
+def all_chat_members(chat_id: str, *, member_id_type: str = "open_id") -> Steps[list[ChatMember]]:
+    """Steps that list every (human) member of a chat."""
+    return all_pages(lambda token: chat_members_request(chat_id, member_id_type=member_id_type, page_token=token))
+
+
+def all_message_reactions(
+    message_id: str, *, emoji_type: str | None = None, user_id_type: str = "open_id"
+) -> Steps[list[MessageReaction]]:
+    """Steps that list every person's reaction to a message (of one ``emoji_type``, if given)."""
+    return all_pages(
+        lambda token: message_reactions_request(
+            message_id, emoji_type=emoji_type, user_id_type=user_id_type, page_token=token
+        )
+    )
+
+
+# --- departments: who is in them (contact/v3) ---------------------------------------------------
+# find_by_department lists a department's direct members only; children with fetch_child lists
+# every sub-department; both take page_size <= 50 (Feishu docs: contact-v3 user/find_by_department,
+# department/children).
+CONTACT_PAGE_SIZE = 50
+DEPARTMENT_ID_TYPES = ("open_department_id", "department_id")
+
+
+def department_users_request(
+    department_id: str,
+    *,
+    user_id_type: str = "open_id",
+    department_id_type: str = "open_department_id",
+    page_token: str | None = None,
+) -> ApiRequest[Page[DepartmentUser]]:
+    """GET contact/v3/users/find_by_department — one page of a department's direct members."""
+    _choice("user_id_type", user_id_type, USER_ID_TYPES)
+    _choice("department_id_type", department_id_type, DEPARTMENT_ID_TYPES)
+    params = {
+        "department_id": require_id("department_id", department_id),
+        "user_id_type": user_id_type,
+        "department_id_type": department_id_type,
+    }
+    return ApiRequest(
+        name="department_users",
+        method="GET",
+        path="/open-apis/contact/v3/users/find_by_department",
+        parser=parse_department_users_page,
+        params=_paged(params, CONTACT_PAGE_SIZE, page_token),
+    )
+
+
+def child_departments_request(
+    department_id: str, *, department_id_type: str = "open_department_id", page_token: str | None = None
+) -> ApiRequest[Page[Department]]:
+    """GET contact/v3/departments/:department_id/children?fetch_child=true — every sub-department."""
+    _choice("department_id_type", department_id_type, DEPARTMENT_ID_TYPES)
+    did = _path_id(require_id("department_id", department_id))
+    return ApiRequest(
+        name="department_children",
+        method="GET",
+        path=f"/open-apis/contact/v3/departments/{did}/children",
+        parser=parse_departments_page,
+        params=_paged({"department_id_type": department_id_type, "fetch_child": "true"}, CONTACT_PAGE_SIZE, page_token),
+    )
+
+
+def all_department_users(
+    department_id: str,
+    *,
+    user_id_type: str = "open_id",
+    department_id_type: str = "open_department_id",
+    include_sub_departments: bool = True,
+) -> Steps[list[DepartmentUser]]:
+    """Steps that list everyone in a department (and, by default, in all its sub-departments), once each."""
+    departments = [department_id]
+    if include_sub_departments:
+        children = yield from all_pages(
+            lambda token: child_departments_request(
+                department_id, department_id_type=department_id_type, page_token=token
+            )
+        )
+        key = "open_department_id" if department_id_type == "open_department_id" else "department_id"
+        departments += [getattr(child, key) for child in children if getattr(child, key)]
+    people: dict[str, DepartmentUser] = {}
+    for dept in departments:
+
+        def page(token: str | None, dept: str = dept) -> ApiRequest[Page[DepartmentUser]]:
+            return department_users_request(
+                dept, user_id_type=user_id_type, department_id_type=department_id_type, page_token=token
+            )
+
+        members = yield from all_pages(page)
+        for person in members:
+            people.setdefault(person.open_id, person)
+    return list(people.values())

@@ -73,7 +73,57 @@ _CODES: dict[int, tuple[type[FeishuAPIError], str | None]] = {
     # batch_send's daily cap: a rate limit, but retrying before tomorrow does not help.
     11247: (FeishuRateLimitError, "batch_send's daily cap (500,000 messages per app) is used up."),
 }
+# Uploads and card updates (Feishu docs: im-v1/image/create, im-v1/file/create, im-v1/message/patch).
+_CODES.update(
+    {
+        234001: (FeishuBadRequestError, "Check the upload's form fields (image_type, file_type, file_name)."),
+        234006: (FeishuBadRequestError, "The upload is too big: images at most 10 MB, files at most 30 MB."),
+        234007: (FeishuPermissionError, "Enable the bot ability of the app and publish a new version."),
+        234010: (FeishuBadRequestError, "The upload is empty."),
+        234011: (FeishuBadRequestError, "Feishu cannot read this image format; upload it with upload_file instead."),
+        234039: (FeishuBadRequestError, "The image's resolution is too high; upload it with upload_file instead."),
+        232096: (FeishuServerError, None),  # "meta data writing stopped, retry later"
+        230011: (FeishuBadRequestError, "The message was recalled."),
+        230031: (FeishuBadRequestError, "A card can only be updated within 14 days of sending it."),
+    }
+)
 _NOT_RETRYABLE_RATE_LIMITS = frozenset({11247})
+# Who has read: read_users, chat members, reactions, urgent_app, reply (Feishu docs: message
+# read_users, chat-members/get, message-reaction list, buzz-messages urgent_app, message reply).
+_CODES.update(
+    {
+        230033: (
+            FeishuNotFoundError,
+            "Feishu reports who read a message only within 7 days of sending; send a new message to track reads.",
+        ),
+        230110: (FeishuNotFoundError, "The message was deleted."),
+        230023: (
+            FeishuBadRequestError,
+            "The person has 200 unread buzzes; they must read some of those chats before they can be buzzed again.",
+        ),
+        230024: (FeishuPermissionError, "The tenant's buzz quota is used up; ask a Feishu admin."),
+        230052: (FeishuPermissionError, "The chat lets only its owner or admins buzz; make the bot an admin."),
+        232001: (FeishuBadRequestError, None),
+        232006: (FeishuNotFoundError, "The chat_id is invalid; copy it from the chat's settings or a send result."),
+        232009: (FeishuNotFoundError, "The chat was dissolved."),
+        232010: (FeishuPermissionError, "The chat belongs to another tenant."),
+        232011: (FeishuPermissionError, "The bot is not in this chat; add the bot to the chat first."),
+        232025: (FeishuPermissionError, "Enable the bot ability of the app and publish a new version."),
+        232033: (FeishuPermissionError, "External chats are not readable by this app."),
+        231001: (FeishuBadRequestError, "The emoji_type is not one Feishu knows; it is case-sensitive (THUMBSUP, OK)."),
+        231003: (FeishuNotFoundError, "The message does not exist or was recalled."),
+        231008: (FeishuPermissionError, "The bot cannot see this message; it must be in the message's chat."),
+        231012: (FeishuBadRequestError, None),
+        231018: (FeishuPermissionError, "The message is not visible to the bot."),
+        # contact/v3 (departments and their people)
+        40004: (FeishuPermissionError, "The department is outside the app's contact scope; widen it in the console."),
+        40014: (FeishuPermissionError, "The app may not read this department's parent; widen its contact scope."),
+        41050: (FeishuPermissionError, "A person is outside the app's contact scope."),
+        40011: (FeishuBadRequestError, None),
+        40012: (FeishuBadRequestError, None),
+        43010: (FeishuBadRequestError, "The department is too large to list recursively; list its sub-departments."),
+    }
+)
 #: Codes that mean "this tenant_access_token is no good": evict, refetch, retry once
 #: (the Go SDK retries on the same three; feishu-api.md §1.4). Derived from the table above.
 TOKEN_INVALID_CODES = frozenset(code for code, (cls, _) in _CODES.items() if cls is FeishuTokenInvalidError)

@@ -8,7 +8,7 @@ response only, never from the request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 
 class FeishuError(Exception):
@@ -46,10 +46,20 @@ class FeishuAPIError(FeishuError):
         self.hint = hint if hint is not None else self.default_hint
         if retryable is not None:
             self.retryable = retryable
+        #: The Airflow connection whose credentials were used, when the caller knows it.
+        self.conn_id: str | None = None
         super().__init__(self._render())
+
+    def for_connection(self, conn_id: str) -> Self:
+        """This error with ``conn_id`` named in its text, so the user knows which connection to fix."""
+        self.conn_id = conn_id
+        self.args = (self._render(),)
+        return self
 
     def _render(self) -> str:
         parts = [f"Feishu {self.api} failed: code={self.code} msg={self.msg!r}"]
+        if self.conn_id:
+            parts[0] = f"Feishu connection {self.conn_id!r}: {parts[0]}"
         if self.http_status is not None:
             parts.append(f"HTTP {self.http_status}")
         if self.log_id:

@@ -18,11 +18,14 @@ from tenacity import Retrying
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
 from airflow_provider_feishu.api.errors import (
+    FeishuAuthError,
     FeishuConfigError,
     FeishuConnectionError,
     FeishuError,
     FeishuTokenInvalidError,
 )
+from airflow_provider_feishu.api.paging import Steps, drive
+from airflow_provider_feishu.api.receipts import ChatMember, DepartmentUser, MessageReaction, ReadReceipt
 from airflow_provider_feishu.api.results import BatchProgress, BatchSendResult, ReadStats, SentMessage, UrgentResult
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
@@ -30,8 +33,10 @@ from airflow_provider_feishu.hooks.rate_limit import Done, shared_thread_pacer
 from airflow_provider_feishu.hooks.session import SessionOwner
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, read_answer
+from airflow_provider_feishu.hooks.upload_source import UploadSource, read_upload
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def describe_transport_error(err: requests.RequestException, timeout: float) -> tuple[str, bool]:
@@ -115,6 +120,8 @@ class FeishuHook(SessionOwner, BaseHook):
         """One HTTP exchange, no retries, over within the connection's timeout, its answer capped."""
         config = self.config
         headers = {"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": ACCEPT_ENCODING}
+        if request.files is not None:
+            headers.pop("Content-Type")  # requests sets multipart/form-data with its boundary
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         done = _paced(config, request) if token is not None else None
@@ -126,6 +133,8 @@ class FeishuHook(SessionOwner, BaseHook):
                 config.base_url + request.path,
                 params=request.params,
                 json=request.json,
+                data=request.form,
+                files=request.files,
                 headers=headers,
                 timeout=config.timeout,
                 allow_redirects=False,
@@ -174,7 +183,13 @@ class FeishuHook(SessionOwner, BaseHook):
         with TOKEN_CACHE.fetch_lock(key):
             if not force_refresh and (token := TOKEN_CACHE.get(key)):
                 return token  # another thread fetched it while we waited
-            result = self._exchange_with_retries(endpoints.tenant_token_request(config.app_id, config.app_secret), None)
+            try:
+                result = self._exchange_with_retries(
+                    endpoints.tenant_token_request(config.app_id, config.app_secret), None
+                )
+            except FeishuAuthError as err:
+                err.for_connection(config.conn_id)
+                raise
             _mask(result.token)
             TOKEN_CACHE.put(key, result.token, result.expire)
             return result.token
@@ -236,6 +251,105 @@ class FeishuHook(SessionOwner, BaseHook):
     def urgent_app(self, message_id: str, user_ids: Iterable[str], user_id_type: str = "open_id") -> UrgentResult:
         """Buzz users in the Feishu app about a message the bot sent."""
         return self.call(endpoints.urgent_app_request(message_id, user_ids, user_id_type=user_id_type))
+
+    # --- who has read: receipts, members, reactions, replies ----------------------------------
+
+    def run_steps(self, steps: Steps[R]) -> R:
+        """Drive sans-IO steps from :mod:`airflow_provider_feishu.api` (paging, read checks) with :meth:`call`."""
+        return drive(steps, self.call)
+
+    def get_message_read_users(self, message_id: str, user_id_type: str = "open_id") -> list[ReadReceipt]:
+        """Everyone who has read an im/v1 message the bot sent (every page), with when they read it.
+
+        Feishu answers only for the bot's own messages, within 7 days, while the bot is in the chat.
+        """
+        return self.run_steps(endpoints.all_read_users(message_id, user_id_type=user_id_type))
+
+    def list_chat_members(self, chat_id: str, member_id_type: str = "open_id") -> list[ChatMember]:
+        """The people in a chat (every page; Feishu leaves bots out)."""
+        return self.run_steps(endpoints.all_chat_members(chat_id, member_id_type=member_id_type))
+
+    def list_message_reactions(
+        self, message_id: str, emoji_type: str | None = None, user_id_type: str = "open_id"
+    ) -> list[MessageReaction]:
+        """People's reactions to a message (every page), optionally of one ``emoji_type``; apps' are left out."""
+        return self.run_steps(
+            endpoints.all_message_reactions(message_id, emoji_type=emoji_type, user_id_type=user_id_type)
+        )
+
+    def list_department_users(
+        self,
+        department_id: str,
+        user_id_type: str = "open_id",
+        department_id_type: str = "open_department_id",
+        include_sub_departments: bool = True,
+    ) -> list[DepartmentUser]:
+        """Everyone in a department and (by default) its sub-departments, within the app's contact scope."""
+        return self.run_steps(
+            endpoints.all_department_users(
+                department_id,
+                user_id_type=user_id_type,
+                department_id_type=department_id_type,
+                include_sub_departments=include_sub_departments,
+            )
+        )
+
+    def reply_message(
+        self,
+        message_id: str,
+        msg_type: str,
+        content: str | Mapping[str, Any],
+        uuid: str | None = None,
+        reply_in_thread: bool = False,
+    ) -> SentMessage:
+        """Reply to a message in its chat (or thread). With ``uuid`` it is delivered at most once per hour."""
+        return self.call(
+            endpoints.reply_message_request(message_id, msg_type, content, uuid=uuid, reply_in_thread=reply_in_thread)
+        )
+    # --- any API, uploads and card updates ----------------------------------------------------
+
+    def call_api(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Call any Feishu API with this connection's token, pacing and retries; returns the answer's
+        ``data`` (or the whole body if it has none). Only GET is retried once it may have arrived.
+
+        ``path`` starts with ``/open-apis/``; query arguments go in ``params``, never in the path.
+        """
+        from airflow_provider_feishu.api.generic import call_api_request
+
+        return self.call(call_api_request(method, path, params=params, json=json))
+
+    def upload_image(self, image: UploadSource, image_type: str = "message") -> str:
+        """Upload an image (a file path or bytes, at most 10 MB) and return its ``image_key``."""
+        from airflow_provider_feishu.api.uploads import MAX_IMAGE_BYTES, upload_image_request
+
+        data, name = read_upload(image, limit=MAX_IMAGE_BYTES, what="image")
+        return self.call(upload_image_request(data, image_type, file_name=name))
+
+    def upload_file(
+        self, file: UploadSource, file_type: str, file_name: str | None = None, duration: int | None = None
+    ) -> str:
+        """Upload a file (a path or bytes, at most 30 MB) and return its ``file_key``.
+
+        ``file_name`` defaults to the path's name (required for bytes); ``duration`` is in
+        milliseconds, for opus and mp4.
+        """
+        from airflow_provider_feishu.api.uploads import MAX_FILE_BYTES, upload_file_request
+
+        data, name = read_upload(file, limit=MAX_FILE_BYTES, what="file")
+        return self.call(upload_file_request(data, file_type, file_name or name, duration=duration))
+
+    def update_card(self, message_id: str, card: Mapping[str, Any] | str) -> None:
+        """Replace the card of an interactive message this app sent (within 14 days of sending)."""
+        from airflow_provider_feishu.api.cards import update_card_request
+
+        self.call(update_card_request(message_id, card))
 
     # --- connection test ---------------------------------------------------------------------
 

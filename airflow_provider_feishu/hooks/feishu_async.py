@@ -17,8 +17,10 @@ from tenacity import AsyncRetrying
 
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
-from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuTokenInvalidError
-from airflow_provider_feishu.api.results import BatchProgress, ReadStats
+from airflow_provider_feishu.api.errors import FeishuAuthError, FeishuConnectionError, FeishuTokenInvalidError
+from airflow_provider_feishu.api.paging import Steps, adrive
+from airflow_provider_feishu.api.receipts import ChatMember, DepartmentUser, MessageReaction, ReadReceipt
+from airflow_provider_feishu.api.results import BatchProgress, ReadStats, SentMessage
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig
 from airflow_provider_feishu.hooks.connection_cache import (
@@ -30,8 +32,10 @@ from airflow_provider_feishu.hooks.connection_cache import (
 from airflow_provider_feishu.hooks.pool import acquire_async_client, release_async_client
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, aread_answer
+from airflow_provider_feishu.hooks.upload_source import UploadSource, read_upload
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +127,8 @@ class AsyncFeishuClient:
         pacer = self._pacer_for(request)
         done = await pacer.acquire() if pacer is not None else None
         headers = {"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": ACCEPT_ENCODING}
+        if request.files is not None:
+            headers.pop("Content-Type")  # httpx sets multipart/form-data with its boundary
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         deadline = Deadline(self.config.timeout)
@@ -130,7 +136,13 @@ class AsyncFeishuClient:
         try:
             async with asyncio.timeout(deadline.remaining()):
                 async with self._client.stream(
-                    request.method, request.path, params=request.params, json=request.json, headers=headers
+                    request.method,
+                    request.path,
+                    params=request.params,
+                    json=request.json,
+                    data=request.form,
+                    files=request.files,
+                    headers=headers,
                 ) as response:
                     status = response.status_code
                     body = await aread_answer(request.name, response, deadline)
@@ -168,9 +180,13 @@ class AsyncFeishuClient:
         async with TOKEN_CACHE.async_fetch_lock(key):
             if not force_refresh and (token := TOKEN_CACHE.get(key)):
                 return token
-            result = await self._exchange_with_retries(
-                endpoints.tenant_token_request(self.config.app_id, self.config.app_secret), None
-            )
+            try:
+                result = await self._exchange_with_retries(
+                    endpoints.tenant_token_request(self.config.app_id, self.config.app_secret), None
+                )
+            except FeishuAuthError as err:
+                err.for_connection(self.config.conn_id)
+                raise
             await amask(result.token)
             TOKEN_CACHE.put(key, result.token, result.expire)
             return result.token
@@ -180,3 +196,94 @@ class AsyncFeishuClient:
 
     async def get_batch_message_progress(self, batch_message_id: str) -> BatchProgress:
         return await self.call(endpoints.get_progress_request(batch_message_id))
+
+    # --- who has read: receipts, members, reactions, replies ----------------------------------
+
+    async def run_steps(self, steps: Steps[R]) -> R:
+        """Drive sans-IO steps from :mod:`airflow_provider_feishu.api` (paging, read checks) with :meth:`call`."""
+        return await adrive(steps, self.call)
+
+    async def get_message_read_users(self, message_id: str, user_id_type: str = "open_id") -> list[ReadReceipt]:
+        """Everyone who has read an im/v1 message the bot sent (every page), with when they read it.
+
+        Feishu answers only for the bot's own messages, within 7 days, while the bot is in the chat.
+        """
+        return await self.run_steps(endpoints.all_read_users(message_id, user_id_type=user_id_type))
+
+    async def list_chat_members(self, chat_id: str, member_id_type: str = "open_id") -> list[ChatMember]:
+        """The people in a chat (every page; Feishu leaves bots out)."""
+        return await self.run_steps(endpoints.all_chat_members(chat_id, member_id_type=member_id_type))
+
+    async def list_message_reactions(
+        self, message_id: str, emoji_type: str | None = None, user_id_type: str = "open_id"
+    ) -> list[MessageReaction]:
+        """People's reactions to a message (every page), optionally of one ``emoji_type``; apps' are left out."""
+        return await self.run_steps(
+            endpoints.all_message_reactions(message_id, emoji_type=emoji_type, user_id_type=user_id_type)
+        )
+
+    async def list_department_users(
+        self,
+        department_id: str,
+        user_id_type: str = "open_id",
+        department_id_type: str = "open_department_id",
+        include_sub_departments: bool = True,
+    ) -> list[DepartmentUser]:
+        """Everyone in a department and (by default) its sub-departments, within the app's contact scope."""
+        return await self.run_steps(
+            endpoints.all_department_users(
+                department_id,
+                user_id_type=user_id_type,
+                department_id_type=department_id_type,
+                include_sub_departments=include_sub_departments,
+            )
+        )
+
+    async def reply_message(
+        self,
+        message_id: str,
+        msg_type: str,
+        content: str | Mapping[str, Any],
+        uuid: str | None = None,
+        reply_in_thread: bool = False,
+    ) -> SentMessage:
+        """Reply to a message in its chat (or thread). With ``uuid`` it is delivered at most once per hour."""
+        return await self.call(
+            endpoints.reply_message_request(message_id, msg_type, content, uuid=uuid, reply_in_thread=reply_in_thread)
+        )
+    # --- any API, uploads and card updates ----------------------------------------------------
+
+    async def call_api(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Call any Feishu API; the answer's ``data`` (or whole body). See ``FeishuHook.call_api``."""
+        from airflow_provider_feishu.api.generic import call_api_request
+
+        return await self.call(call_api_request(method, path, params=params, json=json))
+
+    async def upload_image(self, image: UploadSource, image_type: str = "message") -> str:
+        """Upload an image (a path or bytes, at most 10 MB); returns its ``image_key``."""
+        from airflow_provider_feishu.api.uploads import MAX_IMAGE_BYTES, upload_image_request
+
+        data, name = await asyncio.to_thread(read_upload, image, limit=MAX_IMAGE_BYTES, what="image")
+        return await self.call(upload_image_request(data, image_type, file_name=name))
+
+    async def upload_file(
+        self, file: UploadSource, file_type: str, file_name: str | None = None, duration: int | None = None
+    ) -> str:
+        """Upload a file (a path or bytes, at most 30 MB); returns its ``file_key``."""
+        from airflow_provider_feishu.api.uploads import MAX_FILE_BYTES, upload_file_request
+
+        data, name = await asyncio.to_thread(read_upload, file, limit=MAX_FILE_BYTES, what="file")
+        return await self.call(upload_file_request(data, file_type, file_name or name, duration=duration))
+
+    async def update_card(self, message_id: str, card: Mapping[str, Any] | str) -> None:
+        """Replace the card of an interactive message this app sent (within 14 days of sending)."""
+        from airflow_provider_feishu.api.cards import update_card_request
+
+        await self.call(update_card_request(message_id, card))

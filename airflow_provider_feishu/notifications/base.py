@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseNotifier
 
 from airflow_provider_feishu.notifications.content import build_message
+from airflow_provider_feishu.parse_time import check_id_list_at_parse_time
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -34,6 +35,7 @@ class FeishuMessageNotifier(BaseNotifier):
         self.template = template
         self.at_user_ids = at_user_ids
         self.at_all = at_all
+        check_id_list_at_parse_time("at_user_ids", at_user_ids)
 
     def message(self, context: Context) -> Message:
         """The message this notifier sends for ``context``."""

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow_provider_feishu import messages
+from airflow_provider_feishu.id_lists import id_list
 from airflow_provider_feishu.messages import Message
 
 #: Longest exception text put on a card (cards are limited to 30 KB).
@@ -22,26 +22,6 @@ MAX_ERROR_CHARS = 1000
 FOOTER = "Apache Airflow · airflow-provider-feishu"
 
 _FAILED_STATES = {"failed", "up_for_retry", "upstream_failed"}
-_ID_SPLIT = re.compile(r"[\s,;]+")
-
-
-def as_id_list(value: Any) -> list[str]:
-    """Open ids from a list, or from a rendered template string (``"ou_1, ou_2"`` or ``'["ou_1"]'``)."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                parsed = json.loads(text.replace("'", '"'))
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, list):
-                return [str(v).strip() for v in parsed if str(v).strip()]
-        return [part for part in _ID_SPLIT.split(text) if part]
-    if isinstance(value, Iterable):
-        return [str(v).strip() for v in value if str(v).strip()]
-    raise ValueError(f"at_user_ids must be a list of open_ids, got {type(value).__name__}.")
 
 
 def _attr(obj: Any, name: str) -> Any:
@@ -155,7 +135,7 @@ def build_message(
 ) -> Message:
     """The notification: a text message (``text``), a card (``title`` and ``text`` as markdown),
     or the :func:`default_message` card (neither). Mentions go into the text, or a card line."""
-    ids = as_id_list(at_user_ids)
+    ids = id_list("at_user_ids", at_user_ids)
     if title:
         lines = [text] if text else []
         if ids or at_all:

@@ -11,50 +11,80 @@ Only ``airflow.sdk`` and light modules are imported at module level (DAG files i
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_feishu import messages
+from airflow_provider_feishu.id_lists import id_list
 from airflow_provider_feishu.messages import Message
+from airflow_provider_feishu.parse_time import check_id_list_at_parse_time, is_deferred
 from airflow_provider_feishu.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_feishu.api.results import BatchSendResult
     from airflow_provider_feishu.hooks.feishu import FeishuHook
 
 BATCH_SEND_RESULT_KEY = "batch_send_result"
 
 
-def id_list(name: str, value: Any) -> list[str] | None:
-    """Recipient ids from an argument that may be a list or a rendered template string.
+def recipient_ids(name: str, value: Any) -> list[str] | None:
+    """An id-list argument (a list or a rendered template string) as ids, ``None`` when empty.
 
-    ``"['ou_1', 'ou_2']"`` / ``'["ou_1"]'`` (a rendered list) and ``"ou_1, ou_2"`` are accepted.
+    The conversion is :func:`airflow_provider_feishu.id_lists.id_list`, shared with the notifiers;
+    a bad value fails the task without a retry (rendering it again gives the same value).
     """
-    if value is None or value == "" or value == "None":
+    try:
+        return id_list(name, value) or None
+    except ValueError as err:
+        raise AirflowFailException(str(err)) from None
+
+
+def rejected_recipients(recipients: Mapping[str, Sequence[str] | None], result: BatchSendResult) -> str | None:
+    """The rejected ids, quoted per list, when Feishu rejected every id given; else ``None``.
+
+    batch_send accepts a batch whose ids are all invalid (Feishu docs: batch_send, "the valid ones
+    are still sent to") and get_progress then reports 0 valid recipients for ever.
+    """
+    invalid = {
+        "department_ids": result.invalid_department_ids,
+        "open_ids": result.invalid_open_ids,
+        "user_ids": result.invalid_user_ids,
+        "union_ids": result.invalid_union_ids,
+    }
+    given = {name: ids for name, ids in recipients.items() if ids}
+    if not given or any(not set(ids) <= set(invalid.get(name, ())) for name, ids in given.items()):
         return None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise AirflowFailException(f"{name} is not a list of ids: {text!r:.80}") from None
-        else:
-            value = [part.strip() for part in text.split(",") if part.strip()]
-    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
-        raise AirflowFailException(f"{name} must be a list of ids, got {type(value).__name__}.")
-    ids = [str(v).strip() for v in value]
-    return ids or None
+    shown = 10
+    parts = []
+    for name, ids in invalid.items():
+        if ids:
+            more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+            parts.append(f"{name} {', '.join(repr(i) for i in ids[:shown])}{more}")
+    return "; ".join(parts)
+
+
+BODY_ARGUMENTS = ("text", "post", "card", "image_key", "share_chat_id", "message")
+RECIPIENT_LISTS = ("department_ids", "open_ids", "user_ids", "union_ids")
+
+
+def check_body_at_parse_time(operator: str, bodies: Mapping[str, Any]) -> None:
+    """No body, or two literal bodies, is a ``ValueError`` when the DAG is parsed.
+
+    Two bodies of which one is a template are left to run time: the template may render empty.
+    """
+    given = [name for name in BODY_ARGUMENTS if bodies.get(name) not in (None, "")]
+    choices = "text, post, card, image_key, share_chat_id or message"
+    if not given:
+        raise ValueError(f"{operator} needs a body: give exactly one of {choices}.")
+    if len(given) > 1 and not any(is_deferred(bodies[name]) for name in given):
+        raise ValueError(f"{operator} takes exactly one of {choices}; got {', '.join(given)}.")
 
 
 def _mapping(name: str, value: Any) -> Mapping[str, Any]:
@@ -157,6 +187,10 @@ class _FeishuSendBase(BaseOperator):
         self.message = message
         self.feishu_conn_id = feishu_conn_id
 
+    def _bodies(self) -> dict[str, Any]:
+        """The body arguments as given, by name."""
+        return {name: getattr(self, name) for name in BODY_ARGUMENTS}
+
     def _build_message(self, mentions: Sequence[str] = ()) -> Message:
         """The rendered body as a :class:`~airflow_provider_feishu.messages.Message`."""
         return build_message(
@@ -241,16 +275,31 @@ class FeishuBatchSendOperator(_FeishuSendBase):
         self.open_ids = open_ids
         self.user_ids = user_ids
         self.union_ids = union_ids
+        self._check_at_parse_time()
+
+    def _check_at_parse_time(self) -> None:
+        """Literal mistakes fail the DAG parse: no body, two bodies, no recipient, a bad or 201st id."""
+        from airflow_provider_feishu.api.endpoints import MAX_IDS_PER_LIST
+
+        check_body_at_parse_time(type(self).__name__, self._bodies())
+        lists = {name: getattr(self, name) for name in RECIPIENT_LISTS}
+        known = {
+            name: check_id_list_at_parse_time(name, value, limit=MAX_IDS_PER_LIST) for name, value in lists.items()
+        }
+        if all(ids == [] for ids in known.values()):
+            raise ValueError(
+                f"{type(self).__name__} has no recipient: give department_ids, open_ids, user_ids or union_ids."
+            )
 
     def execute(self, context: Context) -> str:
         from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuError
 
         message = self._build_message()
         recipients: dict[str, Any] = {
-            "department_ids": id_list("department_ids", self.department_ids),
-            "open_ids": id_list("open_ids", self.open_ids),
-            "user_ids": id_list("user_ids", self.user_ids),
-            "union_ids": id_list("union_ids", self.union_ids),
+            "department_ids": recipient_ids("department_ids", self.department_ids),
+            "open_ids": recipient_ids("open_ids", self.open_ids),
+            "user_ids": recipient_ids("user_ids", self.user_ids),
+            "union_ids": recipient_ids("union_ids", self.union_ids),
         }
         counts = ", ".join(f"{len(v)} {k}" for k, v in recipients.items() if v) or "no recipients"
         self.log.info("Sending a %s batch message to %s", message.msg_type, counts)
@@ -267,6 +316,14 @@ class FeishuBatchSendOperator(_FeishuSendBase):
                     f"{err}. The batch may have been sent; failing without a task retry, which could send it twice."
                 ) from None
             raise
+        context["ti"].xcom_push(key=BATCH_SEND_RESULT_KEY, value=result.to_dict())
+        rejected = rejected_recipients(recipients, result)
+        if rejected:
+            raise AirflowFailException(
+                f"Feishu accepted batch message {result.batch_message_id} but found no valid recipient: it rejected "
+                f"every id ({rejected}). Check the ids: department ids (or open_department_ids od-...) and user ids "
+                "of this tenant, visible to this app; nobody will receive or read this batch."
+            )
         if result.invalid_count:
             self.log.warning(
                 "Feishu could not use %d of the ids (%d departments, %d open_ids, %d user_ids, %d union_ids); "
@@ -279,7 +336,6 @@ class FeishuBatchSendOperator(_FeishuSendBase):
                 BATCH_SEND_RESULT_KEY,
             )
         self.log.info("Batch message %s accepted", result.batch_message_id)
-        context["ti"].xcom_push(key=BATCH_SEND_RESULT_KEY, value=result.to_dict())
         return result.batch_message_id
 
 
@@ -330,11 +386,15 @@ class FeishuSendMessageOperator(_FeishuSendBase):
         self.receive_id_type = receive_id_type
         self.mentions = mentions
         self.uuid = uuid
+        check_body_at_parse_time(type(self).__name__, self._bodies())
+        if receive_id is None or (isinstance(receive_id, str) and not receive_id.strip()):
+            raise ValueError(f"{type(self).__name__} receive_id is empty: give the user or chat id to send to.")
+        check_id_list_at_parse_time("mentions", mentions)
 
     def execute(self, context: Context) -> str:
         from airflow_provider_feishu.api.errors import FeishuError
 
-        message = self._build_message(mentions=id_list("mentions", self.mentions) or ())
+        message = self._build_message(mentions=recipient_ids("mentions", self.mentions) or ())
         uuid = self.uuid or task_instance_uuid(context)
         self.log.info("Sending a %s message to %s %s", message.msg_type, self.receive_id_type, self.receive_id)
         try:

@@ -24,6 +24,7 @@ from airflow_provider_feishu.sensors.batch_read import (
     utc_now_iso,
     validate_at_parse_time,
 )
+from airflow_provider_feishu.status_card import card_timezone
 from airflow_provider_feishu.threshold import ReadVerdict, is_permanent_error, permanent_error_message
 from airflow_provider_feishu.version_compat import AirflowFailException
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_feishu.hooks.feishu import FeishuHook
+    from airflow_provider_feishu.operators.live_status import LiveStatusCard
 
 #: The scheduler's trigger timeout is set this much after the trigger's own deadline, so the
 #: trigger (which reports the last counts) normally ends the wait, not the scheduler.
@@ -89,9 +91,23 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
     :param on_deadline: task id(s) to follow when the deadline passes first.
     :param deferrable: wait in the triggerer (default True); otherwise poll in the worker.
     :param feishu_conn_id: the ``feishu`` connection.
+    :param status_chat_id: a chat (``oc_...``) to keep a live status card in: sent at the start,
+        updated when the read count changes, finished with the outcome ("Notice read 54/90 (60%)
+        · deadline 16:00 UTC"). A card that cannot be sent or updated logs a warning; it never
+        changes the outcome of the wait (templated).
+    :param status_card_title: what the card calls the message (templated; default ``"Notice"``).
+    :param status_card_timezone: the IANA zone the card shows the deadline in (default ``"UTC"``).
     """
 
-    template_fields: Sequence[str] = ("batch_message_id", "threshold", "min_read_count", "deadline", "poke_interval")
+    template_fields: Sequence[str] = (
+        "batch_message_id",
+        "threshold",
+        "min_read_count",
+        "deadline",
+        "poke_interval",
+        "status_chat_id",
+        "status_card_title",
+    )
     ui_color = "#e0f0ff"
 
     def __init__(
@@ -109,6 +125,9 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         on_deadline: str | Iterable[str] | None = None,
         deferrable: bool = True,
         feishu_conn_id: str = "feishu_default",
+        status_chat_id: str | None = None,
+        status_card_title: str = "Notice",
+        status_card_timezone: str = "UTC",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -128,6 +147,13 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         self.on_deadline = _task_ids(on_deadline)
         self.deferrable = deferrable
         self.feishu_conn_id = feishu_conn_id
+        #: The cause of the latest check, if it failed: the deadline message quotes it.
+        self._last_error: str | None = None
+        card_timezone(status_card_timezone)  # a typo fails at parse time, not at the deadline
+        self.status_chat_id = status_chat_id
+        self.status_card_title = status_card_title
+        self.status_card_timezone = status_card_timezone
+        self._status_card: LiveStatusCard | None = None
 
     @property
     def branches(self) -> bool:
@@ -154,10 +180,17 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
             verdict = self.checker.check()
         except FeishuError as err:
             if is_permanent_error(err):
-                raise AirflowFailException(permanent_error_message(self.checker.batch_message_id, err)) from None
-            self.log.warning("Feishu read check failed; will check again: %s", err)
+                message = permanent_error_message(self.checker.batch_message_id, err)
+                if self._status_card is not None:
+                    self._status_card.finish("error", None, message)
+                raise AirflowFailException(message) from None
+            self._last_error = self.checker.failure_reason(err)
+            self.log.warning(
+                "Feishu read check of %s failed; will check again: %s", self.checker.batch_message_id, self._last_error
+            )
             return None
-        self.log.info("%s", verdict.describe())
+        self._last_error = None
+        self.log.info("%s: %s", self.checker.batch_message_id, verdict.describe())
         return verdict
 
     def _interval(self, polls: int) -> float:
@@ -173,10 +206,13 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         deadline_at = started + self.deadline
         verdict = self._check()
         bid = self.checker.batch_message_id
+        self._start_status_card(context, verdict, deadline_at)
         if verdict is not None and verdict.reached:
             return self._finish(context, {**stats_payload(bid, verdict, reached_at=utc_now_iso()), "status": "reached"})
         if self.deferrable:
             from airflow_provider_feishu.triggers.batch_read import FeishuReadThresholdTrigger
+
+            card_spec = self._status_card.to_dict() if self._status_card and self._status_card.message_id else None
 
             self.defer(
                 trigger=FeishuReadThresholdTrigger(
@@ -188,20 +224,26 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
                     exponential_backoff=self.exponential_backoff,
                     max_poll_interval=self.max_poke_interval,
                     feishu_conn_id=self.feishu_conn_id,
+                    status_card=card_spec,
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.deadline) + DEFERRAL_TIMEOUT_GRACE,
+                kwargs={"status_card": card_spec} if card_spec else None,
             )
         polls = 1
         while (remaining := deadline_at - time.time()) > 0:
             time.sleep(min(self._interval(polls), remaining))
             polls += 1
             verdict = self._check() or verdict
+            if verdict is not None and self._status_card is not None and not verdict.reached:
+                self._status_card.progress((verdict.read_count, verdict.total_count))
             if verdict is not None and verdict.reached:
                 return self._finish(
                     context, {**stats_payload(bid, verdict, reached_at=utc_now_iso()), "status": "reached"}
                 )
         last = verdict.describe() if verdict else "no successful read check"
+        if self._last_error is not None:
+            last += f"; last error: {self._last_error}"
         result = stats_payload(bid, verdict, reached_at=None) if verdict else self._empty_stats(bid)
         result.update(reached=False, status="deadline", message=f"Deadline passed; {last}")
         return self._finish(context, result)
@@ -218,11 +260,17 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
             "reached_at": None,
         }
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, status_card: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Resume after the trigger: reached or deadline -> report (and branch); error -> fail."""
+        self._resume_status_card((event or {}).get("status_card") or status_card)
         status = (event or {}).get("status")
         if status == "error":
-            raise AirflowFailException((event or {}).get("message") or "Feishu read check failed.")
+            message = (event or {}).get("message") or "Feishu read check failed."
+            if self._status_card is not None:
+                self._status_card.finish("error", _counts(event or {}), message)
+            raise AirflowFailException(message)
         if status not in ("reached", "deadline"):
             raise AirflowException(f"Unexpected trigger event: {event!r:.300}")
         assert event is not None
@@ -235,6 +283,7 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         try:
             return super().resume_execution(next_method, next_kwargs, context)
         except TaskDeferralTimeout:
+            self._resume_status_card((next_kwargs or {}).get("status_card"))
             bid = str(self.batch_message_id)
             result = {**self._empty_stats(bid), "status": "deadline", "message": "Trigger timeout passed first."}
             return self._finish(context, result)
@@ -243,6 +292,8 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         reached = result["status"] == "reached"
         result["reached"] = reached
         self.log.info("%s: %s", "Reached" if reached else "Deadline", result.get("message"))
+        if self._status_card is not None:
+            self._status_card.finish("reached" if reached else "deadline", _counts(result), result.get("message"))
         if self.branches:
             follow = self.on_reached if reached else self.on_deadline
             if self.do_xcom_push:
@@ -250,3 +301,36 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
                 context["ti"].xcom_push(key="return_value", value=result)
             self.do_branch(context, follow)
         return result
+
+    # --- the live status card (optional; its failures are warnings, never the wait's outcome) --
+
+    def _start_status_card(self, context: Context, verdict: ReadVerdict | None, deadline_at: float) -> None:
+        if not self.status_chat_id or str(self.status_chat_id).strip() in ("", "None"):
+            return  # no card (a template may render an unset param to "" or "None")
+        from airflow_provider_feishu.operators.live_status import LiveStatusCard, status_card_uuid
+        from airflow_provider_feishu.status_card import target_text
+
+        rule = self.checker.rule
+        self._status_card = LiveStatusCard(
+            hook=self.hook,
+            chat_id=str(self.status_chat_id).strip(),
+            title=str(self.status_card_title),
+            target=target_text(rule.threshold, rule.min_read_count),
+            deadline=deadline_at,
+            timezone=self.status_card_timezone,
+            log=self.log,
+        )
+        counts = (verdict.read_count, verdict.total_count) if verdict is not None else None
+        self._status_card.start(counts, status_card_uuid(context["ti"]))
+
+    def _resume_status_card(self, spec: dict[str, Any] | None) -> None:
+        if spec and spec.get("message_id"):
+            from airflow_provider_feishu.operators.live_status import LiveStatusCard
+
+            self._status_card = LiveStatusCard.from_dict(self.hook, spec, log=self.log)
+
+
+def _counts(result: dict[str, Any]) -> tuple[int, int] | None:
+    """(read_count, total_count) from a result or event, if both are known."""
+    read, total = result.get("read_count"), result.get("total_count")
+    return (read, total) if isinstance(read, int) and isinstance(total, int) else None

@@ -14,6 +14,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_feishu import messages
 from airflow_provider_feishu.notifications.content import build_message
+from airflow_provider_feishu.parse_time import check_id_list_at_parse_time
 from airflow_provider_feishu.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class FeishuWebhookOperator(BaseOperator):
         self.card = card
         self.at_user_ids = at_user_ids
         self.at_all = at_all
+        check_id_list_at_parse_time("at_user_ids", at_user_ids)
 
     @cached_property
     def hook(self) -> FeishuWebhookHook:

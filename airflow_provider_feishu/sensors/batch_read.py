@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_feishu.parse_time import is_template_text
 from airflow_provider_feishu.threshold import (
     ReadThreshold,
     ReadVerdict,
+    check_failure_reason,
     is_permanent_error,
     permanent_error_message,
 )
@@ -43,10 +45,6 @@ def utc_now_iso() -> str:
     from datetime import datetime
 
     return datetime.now(UTC).isoformat()
-
-
-def is_template_text(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def rule_from_args(threshold: Any, min_read_count: Any) -> ReadThreshold:
@@ -82,6 +80,16 @@ class ReadChecker:
             self.valid_user_ids_count = progress.valid_user_ids_count
         stats = self.hook.get_batch_message_read_user(self.batch_message_id)
         return self.rule.judge(stats.read_count, stats.total_count, self.valid_user_ids_count)
+
+    def failure_reason(self, err: BaseException) -> str:
+        """``err`` and the Feishu base URL the check called, for warnings and timeout messages."""
+        from airflow_provider_feishu.api.errors import FeishuError
+
+        try:
+            base_url: str | None = self.hook.config.base_url
+        except FeishuError:  # the connection itself is broken: the error says so
+            base_url = None
+        return check_failure_reason(err, base_url)
 
 
 #: The task state store key where reschedule-mode pokes keep the batch's recipient count.
@@ -185,6 +193,8 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
         self.min_read_count = min_read_count
         self.feishu_conn_id = feishu_conn_id
         self.deferrable = deferrable
+        #: The cause of the latest poke, if it failed: a timeout quotes it.
+        self._last_error: str | None = None
 
     @cached_property
     def hook(self) -> FeishuHook:
@@ -213,9 +223,13 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
         except FeishuError as err:
             if is_permanent_error(err):
                 raise AirflowFailException(permanent_error_message(checker.batch_message_id, err)) from None
-            self.log.warning("Feishu read check failed; will poke again: %s", err)
+            self._last_error = checker.failure_reason(err)
+            self.log.warning(
+                "Feishu read check of %s failed; will poke again: %s", checker.batch_message_id, self._last_error
+            )
             return False
-        self.log.info("%s", verdict.describe())
+        self._last_error = None
+        self.log.info("%s: %s", checker.batch_message_id, verdict.describe())
         if verdict.reached:
             return PokeReturnValue(
                 is_done=True, xcom_value=stats_payload(checker.batch_message_id, verdict, reached_at=utc_now_iso())
@@ -224,7 +238,12 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as err:
+                if self._last_error is None:
+                    raise
+                raise AirflowSensorTimeout(f"{err} The last check failed; last error: {self._last_error}") from None
         started = time.time()
         try:
             first = self.poke(context)

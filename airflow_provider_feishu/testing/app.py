@@ -20,8 +20,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from . import contacts
+from .cards import op_message_patch
+from .directory import op_chat_list, op_contact_user
 from .faults import Fault, FaultBook
 from .ratelimit import RateLimiter
+from .uploads import op_file_upload, op_image_upload
 from .world import World
 
 Scope = dict[str, Any]
@@ -53,7 +57,24 @@ ROUTES: list[tuple[str, re.Pattern[str], str, bool]] = [
     ("POST", re.compile(r"^/open-apis/im/v1/messages$"), "message_create", True),
     ("PATCH", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/urgent_app$"), "urgent_app", True),
     ("POST", re.compile(r"^/open-apis/bot/v2/hook/(?P<id>[^/]+)$"), "webhook", False),
+    # who has read (tracking.py)
+    ("GET", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/read_users$"), "read_users", True),
+    ("GET", re.compile(r"^/open-apis/im/v1/chats/(?P<id>[^/]+)/members$"), "chat_members", True),
+    ("GET", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/reactions$"), "message_reactions", True),
+    ("POST", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)/reply$"), "message_reply", True),
+    # departments and their people (contacts.py)
+    # before contact_user, whose pattern would also match .../users/find_by_department
+    ("GET", re.compile(r"^/open-apis/contact/v3/users/find_by_department$"), "department_users", True),
+    ("GET", re.compile(r"^/open-apis/contact/v3/departments/(?P<id>[^/]+)/children$"), "department_children", True),
 ]
+# The messaging surface: uploads, card updates, and two lookups for call_api (.uploads, .cards, .directory).
+ROUTES.extend([
+    ("POST", re.compile(r"^/open-apis/im/v1/images$"), "image_upload", True),
+    ("POST", re.compile(r"^/open-apis/im/v1/files$"), "file_upload", True),
+    ("PATCH", re.compile(r"^/open-apis/im/v1/messages/(?P<id>[^/]+)$"), "message_patch", True),
+    ("GET", re.compile(r"^/open-apis/contact/v3/users/(?P<id>[^/]+)$"), "contact_user", True),
+    ("GET", re.compile(r"^/open-apis/im/v1/chats$"), "chat_list", True),
+])
 
 
 def match_route(method: str, path: str) -> tuple[str, bool, dict[str, str]] | None:
@@ -328,6 +349,28 @@ class EmulatorApp:
         if name == "urgent_app":
             utype = query.get("user_id_type", [None])[0]
             return (*world.op_urgent_app(app_id, params["id"], utype, None if body is _BAD_JSON else body), [])
+        # who has read (tracking.py)
+        if name == "read_users":
+            return (*world.tracking.op_read_users(app_id, params["id"], query), [])
+        if name == "chat_members":
+            return (*world.tracking.op_chat_members(app_id, params["id"], query), [])
+        if name == "message_reactions":
+            return (*world.tracking.op_reactions(app_id, params["id"], query), [])
+        if name == "message_reply":
+            return (*world.tracking.op_reply(app_id, params["id"], None if body is _BAD_JSON else body), [])
+        if name == "department_users":
+            return (*contacts.op_department_users(world, query), [])
+        if name == "department_children":
+            return (*contacts.op_department_children(world, params["id"], query), [])
+        if name in ("image_upload", "file_upload"):
+            upload = op_image_upload if name == "image_upload" else op_file_upload
+            return (*upload(world, app_id, self._header(scope, b"content-type"), raw), [])
+        if name == "message_patch":
+            return (*op_message_patch(world, app_id, params["id"], None if body is _BAD_JSON else body), [])
+        if name == "contact_user":
+            return (*op_contact_user(world, params["id"], query), [])
+        if name == "chat_list":
+            return (*op_chat_list(world, app_id, query), [])
         raise AssertionError(name)  # pragma: no cover
 
     # ------------------------------------------------------------------ admin

@@ -7,9 +7,13 @@ import json
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from .reading import ReadingModel
 from .state import Tenant
+
+if TYPE_CHECKING:
+    from .emulator import FeishuEmulator
 
 EPILOG = """\
 examples:
@@ -56,6 +60,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def start_banner(emu: FeishuEmulator, *, clock: str, rate_limits: bool) -> list[str]:
+    """What the emulator prints at start: where it listens, the app, and ids to paste into a DAG."""
+    lines = [
+        f"Feishu emulator listening on {emu.base_url}  (clock {clock}, rate limits {'on' if rate_limits else 'off'})",
+        f"  app_id:     {emu.app_id}",
+        f"  app_secret: {emu.app_secret}",
+    ]
+    lines += [f"  other app:  {app['app_id']} / {app['app_secret']}" for app in emu.apps[1:]]
+    lines.append(f"  AIRFLOW_CONN_FEISHU_DEFAULT='{emu.connection_json()}'")
+    lines.append("  department_ids (batch send; sub-departments included):")
+    for dep in emu.tenant["departments"]:
+        members = len(emu.department_members(dep["department_id"]))
+        lines.append(f"    {dep['department_id']:<14} or {dep['open_department_id']}  {dep['name']} ({members} users)")
+    lines.append("  chat_ids (receive_id_type='chat_id'):")
+    lines += [f"    {chat['chat_id']}  {chat['name']}" for chat in emu.chats]
+    lines.append("  custom-bot webhooks (feishu_webhook connection password):")
+    for index, hook in enumerate(emu.tenant["webhooks"]):
+        kind = f"signed, secret {hook['secret']}" if hook.get("secret") else "unsigned"
+        if hook.get("keyword"):
+            kind += f", keyword {hook['keyword']!r}"
+        lines.append(f"    {emu.webhook_url(index)}  ({kind})")
+    users = emu.users
+    lines.append("  open_ids: " + ", ".join(u["open_id"] for u in users[:3]) + f", ... ({len(users)} users)")
+    lines.append("  Ctrl-C to stop.")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.print_tenant:
@@ -82,14 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     emu.start()
     clock = "manual" if args.manual_clock else f"x{args.speed:g}"
-    print(f"Feishu emulator listening on {emu.base_url}  (clock {clock}, "
-          f"rate limits {'off' if args.no_rate_limit else 'on'})")
-    print(f"  app_id:     {emu.app_id}")
-    print(f"  app_secret: {emu.app_secret}")
-    for app in emu.apps[1:]:
-        print(f"  other app:  {app['app_id']} / {app['app_secret']}")
-    print(f"  AIRFLOW_CONN_FEISHU_DEFAULT='{emu.connection_json()}'")
-    print("  Ctrl-C to stop.", flush=True)
+    print("\n".join(start_banner(emu, clock=clock, rate_limits=not args.no_rate_limit)), flush=True)
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())
     signal.signal(signal.SIGTERM, lambda *_: done.set())

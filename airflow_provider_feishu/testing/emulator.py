@@ -7,11 +7,13 @@ from dataclasses import asdict
 from typing import Any
 
 from .app import EmulatorApp
+from .cards import card_history
 from .clock import Clock, ManualClock, ScaledClock
 from .faults import Fault, FaultBook
 from .ratelimit import RateLimiter
 from .reading import ReadingModel
 from .state import Seed, Tenant
+from .tracking import tracking_admin
 from .world import World
 
 _DEFAULT: Any = object()
@@ -186,6 +188,25 @@ class FeishuEmulator:
         with self.world.lock:
             return [dict(e) for e in self.world.webhook_log]
 
+    # ------------------------------------------------------------------ uploads and cards
+    def upload(self, key: str) -> dict[str, Any]:
+        """An uploaded image or file by its image_key / file_key: kind, file_name, size, sha256, data..."""
+        with self.world.lock:
+            return dict(self.world.uploads[key])
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """Every upload so far, oldest first."""
+        with self.world.lock:
+            return [dict(u) for u in self.world.uploads.values()]
+
+    def card(self, message_id: str) -> dict[str, Any]:
+        """The card an interactive message shows now (after any updates)."""
+        return card_history(self.world, message_id)[-1]
+
+    def card_history(self, message_id: str) -> list[dict[str, Any]]:
+        """Every card an interactive message has shown, the sent one first, then each update."""
+        return card_history(self.world, message_id)
+
     def batch(self, batch_message_id: str) -> dict[str, Any]:
         return self.world.batch_snapshot(batch_message_id)
 
@@ -198,6 +219,42 @@ class FeishuEmulator:
         """Force reads now; returns how many recipients became readers."""
         return self.world.mark_read(batch_message_id, open_ids, count)
 
+    # ------------------------------------------------------------------ who has read (tracking.py)
+    def message_reads(self, message_id: str) -> dict[str, Any]:
+        """An im/v1 message's audience now, its readers (open_id -> epoch seconds), the unread, reminders."""
+        return self.world.tracking.snapshot(message_id)
+
+    def mark_message_read(self, message_id: str, open_ids: list[str] | None = None) -> int:
+        """Force reads of an im/v1 message now (everyone in its audience by default); returns how many."""
+        return self.world.tracking.mark_read(message_id, open_ids)
+
+    def react(
+        self, message_id: str, operator_id: str, emoji_type: str = "THUMBSUP", operator_type: str = "user"
+    ) -> None:
+        """Add a reaction now (``operator_type="app"`` for an app's reaction, which listings keep)."""
+        with self.world.lock:
+            self.world.tracking.react(message_id, operator_id, emoji_type, operator_type)
+
+    def reminders(self, message_id: str | None = None) -> list[dict[str, Any]]:
+        """Every buzz, reply @-mention and direct-message reminder: kind, message_id, open_id, at, had_read."""
+        with self.world.lock:
+            return [r.to_dict() for r in self.world.tracking.reminders if message_id in (None, r.message_id)]
+
+    def add_chat_members(self, chat_id: str, open_ids: list[str]) -> list[str]:
+        return self.world.tracking.set_membership(chat_id, add=open_ids)
+
+    def remove_chat_members(self, chat_id: str, open_ids: list[str]) -> list[str]:
+        return self.world.tracking.set_membership(chat_id, remove=open_ids)
+
+    def set_bot_in_chat(self, chat_id: str, present: bool) -> None:
+        """Make the bot leave (``False``) or rejoin a chat: its calls about the chat then fail with 230002."""
+        with self.world.lock:
+            self.world.tenant.chats[chat_id]["bot_member"] = present
+
+    def set_unread_buzzes(self, open_id: str, count: int) -> None:
+        """Pretend ``open_id`` already holds ``count`` unread buzzes (Feishu refuses more at 200: 230023)."""
+        with self.world.lock:
+            self.world.tracking.extra_unread_buzzes[open_id] = count
     @property
     def connections_seen(self) -> int:
         """How many client connections (address and port) have sent requests since the last reset."""
@@ -258,6 +315,9 @@ class FeishuEmulator:
             if method == "POST" and rest.endswith("/read"):
                 n = self.mark_read(rest[: -len("/read")], body.get("open_ids"), body.get("count"))
                 return 200, {"ok": True, "newly_read": n}
+        tracked = tracking_admin(self.world.tracking, method, path, body)
+        if tracked is not None:
+            return tracked
         return 404, {"error": f"unknown emulator admin endpoint {method} {path}"}
 
 

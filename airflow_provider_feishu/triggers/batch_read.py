@@ -19,9 +19,11 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_feishu.status_card import CardPacer, card_from_spec
 from airflow_provider_feishu.threshold import (
     ReadThreshold,
     ReadVerdict,
+    check_failure_reason,
     is_permanent_error,
     permanent_error_message,
 )
@@ -30,6 +32,8 @@ from airflow_provider_feishu.threshold import (
 FIRST_CHECK_MIN_BUDGET = 10.0
 #: Consecutive transient failures double the wait, up to 2**this times the poll interval.
 MAX_ERROR_DOUBLINGS = 6
+#: Seconds a status card update may take (with its retries) before the wait moves on without it.
+STATUS_CARD_UPDATE_BUDGET = 10.0
 
 
 def finite_seconds(name: str, value: Any, *, positive: bool = False) -> float:
@@ -113,6 +117,9 @@ class FeishuReadThresholdTrigger(BaseTrigger):
     :param exponential_backoff: double the interval after each unsuccessful poll.
     :param max_poll_interval: cap on the interval (default ``max(poll_interval, 600)``).
     :param feishu_conn_id: the ``feishu`` connection (only its id is serialized, never a secret).
+    :param status_card: a live status card to keep up to date while waiting (the spec
+        ``FeishuWaitForReadsOperator`` passes: message id, title, target, deadline, time zone, last
+        counts); updated when the counts change, and a failed update is only a warning.
     """
 
     def __init__(
@@ -126,6 +133,7 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         exponential_backoff: bool = False,
         max_poll_interval: float | None = None,
         feishu_conn_id: str = "feishu_default",
+        status_card: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.rule = ReadThreshold.parse(threshold, min_read_count)
@@ -141,6 +149,9 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         )
         self.feishu_conn_id = feishu_conn_id
         self._valid_user_ids_count = 0
+        self.status_card = status_card
+        shown = (status_card or {}).get("counts")
+        self._card_pacer = CardPacer(counts=(int(shown[0]), int(shown[1])) if shown else None)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -154,6 +165,7 @@ class FeishuReadThresholdTrigger(BaseTrigger):
                 "exponential_backoff": self.exponential_backoff,
                 "max_poll_interval": self.max_poll_interval,
                 "feishu_conn_id": self.feishu_conn_id,
+                **({"status_card": self.status_card} if self.status_card else {}),
             },
         )
 
@@ -180,7 +192,11 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         return self.rule.judge(stats.read_count, stats.total_count, self._valid_user_ids_count)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        yield TriggerEvent(await self.wait())
+        payload = await self.wait()
+        if self.status_card:
+            # Back to the worker, which finishes the card (dag.test() drops the defer kwargs).
+            payload["status_card"] = self.status_card
+        yield TriggerEvent(payload)
 
     async def wait(self) -> dict[str, Any]:
         """Poll until reached, deadline or a permanent error; return the event payload."""
@@ -194,6 +210,7 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         except Exception as err:  # a missing or invalid connection: no wait can fix it
             return event_payload("error", bid, None, permanent_error_message(bid, err))
         verdict: ReadVerdict | None = None
+        last_error: str | None = None  # the cause of the latest check, if it failed
         polls = 0
         error_streak = 0
         try:
@@ -205,17 +222,20 @@ class FeishuReadThresholdTrigger(BaseTrigger):
                     async with asyncio.timeout(max(budget, 0.0)):
                         verdict = await self._check(client)
                     error_streak = 0
+                    last_error = None
                 except TimeoutError:
                     break  # the deadline passed while a request (or its retries) was in flight
                 except FeishuError as err:
                     if is_permanent_error(err):
                         return event_payload("error", bid, verdict, permanent_error_message(bid, err))
                     error_streak += 1
-                    self.log.warning("Feishu read check of %s failed, will retry: %s", bid, err)
+                    last_error = check_failure_reason(err, client.config.base_url)
+                    self.log.warning("Feishu read check of %s failed, will retry: %s", bid, last_error)
                 else:
                     self.log.info("%s: %s", bid, verdict.describe())
                     if verdict.reached:
                         return event_payload("reached", bid, verdict, verdict.describe(), reached_at=utc_iso())
+                    await self._show_progress(client, verdict)
                 remaining = self.deadline - time.time()
                 if remaining <= 0:
                     break
@@ -223,5 +243,25 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         finally:
             await client.aclose()
         last = verdict.describe() if verdict else "no successful read check"
+        if last_error is not None:
+            last += f"; last error: {last_error}"
         message = f"Deadline {utc_iso(self.deadline)} passed before batch message {bid} reached the threshold; {last}"
         return event_payload("deadline", bid, verdict, message)
+
+    async def _show_progress(self, client: Any, verdict: ReadVerdict) -> None:
+        """Update the live status card, if there is one and the counts changed; never fails the wait."""
+        if not self.status_card or not self.status_card.get("message_id"):
+            return
+        counts = (verdict.read_count, verdict.total_count)
+        if not self._card_pacer.due(counts, time.monotonic()):
+            return
+        try:
+            # Bounded by the wait's own deadline too: the card never delays the outcome.
+            async with asyncio.timeout(min(STATUS_CARD_UPDATE_BUDGET, max(self.deadline - time.time(), 0.5))):
+                await client.update_card(
+                    self.status_card["message_id"], card_from_spec(self.status_card, "waiting", counts)
+                )
+        except Exception as err:
+            self.log.warning("Could not update the status card (the wait goes on): %s", err)
+            return
+        self._card_pacer.shown(counts, time.monotonic())

@@ -43,3 +43,12 @@ def test_reminder_workflow_shape():
     assert dag.get_task("wait_round_1").on_deadline == ["remind_1"]
     assert dag.get_task("summarize").trigger_rule == "none_failed_min_one_success"
     assert {t.task_id for t in dag.get_task("report").upstream_list} == {"summarize"}
+
+
+def test_who_has_read_shape():
+    bag = DagBag(dag_folder=str(EXAMPLES / "feishu_who_has_read.py"))
+    dag = bag.dags["feishu_who_has_read"]
+    assert dag.get_task("buzz_the_unread").method == "buzz"
+    assert dag.get_task("buzz_the_unread").trigger_rule == "all_done"
+    assert dag.get_task("wait_for_readers").soft_fail
+    assert {t.task_id for t in dag.get_task("report").upstream_list} == {"who_never_read"}

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuNotFoundError
+from airflow_provider_feishu.api.errors import FeishuAuthError, FeishuConnectionError, FeishuNotFoundError
 from airflow_provider_feishu.hooks.feishu import FeishuHook
 from airflow_provider_feishu.hooks.feishu_async import AsyncFeishuClient
 from airflow_provider_feishu.testing import FeishuEmulator
@@ -103,3 +103,20 @@ def test_async_dropped_connection_is_classified(emu, monkeypatch):
     with pytest.raises(FeishuConnectionError) as info:
         run(read())
     assert info.value.may_have_arrived is True
+
+
+def test_async_refused_credentials_name_the_connection(emu, monkeypatch):
+    import json
+
+    wrong = json.loads(emu.connection_json(extra=FAST_RETRIES))
+    wrong["password"] = "not-the-secret"
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_WRONG", json.dumps(wrong))
+
+    async def read():
+        async with await AsyncFeishuClient.from_conn_id("feishu_wrong") as client:
+            await client.get_batch_message_read_user("bm-" + "0" * 32)
+
+    with pytest.raises(FeishuAuthError) as info:
+        run(read())
+    assert str(info.value).startswith("Feishu connection 'feishu_wrong': Feishu tenant_access_token failed: code=10014")
+    assert "not-the-secret" not in str(info.value)

@@ -94,6 +94,17 @@ def test_cache_is_keyed_by_secret(conn, monkeypatch):
     assert conn.request_count("tenant_access_token") == 2
 
 
+def test_refused_credentials_name_the_connection(conn, monkeypatch):
+    wrong = json.loads(conn.connection_json(extra=FAST_RETRIES))
+    wrong["password"] = "not-the-secret"
+    monkeypatch.setenv("AIRFLOW_CONN_FEISHU_WRONG", json.dumps(wrong))
+    with pytest.raises(FeishuAuthError) as info:
+        FeishuHook("feishu_wrong").get_batch_message_read_user("bm-" + "0" * 32)
+    assert str(info.value).startswith("Feishu connection 'feishu_wrong': Feishu tenant_access_token failed: code=10014")
+    assert info.value.code == 10014 and info.value.conn_id == "feishu_wrong"
+    assert "not-the-secret" not in str(info.value)
+
+
 def test_invalid_token_is_evicted_refetched_and_retried_once(conn):
     batch_id = send_batch(conn)
     conn.inject(BATCH_PATH, kind="expire_token")

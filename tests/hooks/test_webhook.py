@@ -201,11 +201,29 @@ def test_19021_missing_secret_on_signed_bot(emu, monkeypatch):
 
 
 def test_19021_timestamp_older_than_an_hour(signed):
-    signed.advance(2 * 3600)  # Feishu's clock is now two hours ahead of ours
-    with pytest.raises(FeishuAuthError) as info:
-        FeishuWebhookHook().send_text("x")
-    assert info.value.code == 19021
-    assert signed.webhook_messages() == []
+    import requests
+
+    secret = hook_entry(signed, SIGNED)["secret"]
+    stale = int(time.time()) - 2 * 3600  # correctly signed, but two hours old in real time
+    body = {"timestamp": str(stale), "sign": sign(stale, secret), "msg_type": "text", "content": {"text": "x"}}
+    assert requests.post(signed.webhook_url(SIGNED), json=body, timeout=5).json()["code"] == 19021
+    fresh = int(time.time())
+    body = {**body, "timestamp": str(fresh), "sign": sign(fresh, secret)}
+    assert requests.post(signed.webhook_url(SIGNED), json=body, timeout=5).json()["code"] == 0
+    assert len(signed.webhook_messages()) == 1
+
+
+def test_signatures_are_checked_against_real_time_on_a_sped_up_emulator(monkeypatch):
+    # --speed 100000: the emulated clock runs more than an hour ahead within a fraction of a second,
+    # as an emulated day does with --speed 60; signed posts carry real time and must still pass.
+    with FeishuEmulator(speed=100_000.0) as fast:
+        set_webhook_conn(
+            monkeypatch, password=fast.webhook_url(SIGNED), extra={"secret": hook_entry(fast, SIGNED)["secret"]}
+        )
+        fast.advance(2 * 3600)
+        assert fast.now() - time.time() > 3600
+        FeishuWebhookHook().send_text("signed on a fast clock")
+        assert [m["content"] for m in fast.webhook_messages()] == [{"text": "signed on a fast clock"}]
 
 
 def test_19024_keyword_missing_then_present(emu, monkeypatch):

@@ -9,7 +9,6 @@ import pytest
 
 from airflow_provider_feishu.notifications.content import (
     FOOTER,
-    as_id_list,
     build_message,
     default_message,
     notification_uuid,
@@ -115,20 +114,14 @@ def test_default_card_with_mentions_and_colour():
     assert card["elements"][-1]["tag"] == "note"
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, []),
-        ("", []),
-        ("ou_1", ["ou_1"]),
-        ("ou_1, ou_2;ou_3 ou_4", ["ou_1", "ou_2", "ou_3", "ou_4"]),
-        ("['ou_1', 'ou_2']", ["ou_1", "ou_2"]),
-        ('["ou_1"]', ["ou_1"]),
-        (("ou_1", " ou_2 "), ["ou_1", "ou_2"]),
-    ],
-)
-def test_id_lists(value, expected):
-    assert as_id_list(value) == expected
+def test_mentions_split_on_newlines_and_commas():
+    text = build_message(failure_context(), text="hi", at_user_ids="ou_1,\nou_2 ou_3").body["text"]
+    assert text.count("<at user_id=") == 3 and 'user_id="ou_3"' in text
+
+
+def test_a_non_string_mention_is_an_error_naming_the_item():
+    with pytest.raises(ValueError, match=r"at_user_ids\[0\] must be an id string, got NoneType None"):
+        build_message(failure_context(), text="hi", at_user_ids=[None, 1, "ou_1"])
 
 
 def test_uuid_is_stable_per_event_and_differs_otherwise():

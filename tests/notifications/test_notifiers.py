@@ -56,6 +56,20 @@ def im_messages(emu):
     return [m for m in emu.chat_messages(PLATFORM_CHAT) if m["source"] == "im"]
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ids: FeishuNotifier(receive_id="oc_1", text="x", at_user_ids=ids),
+        lambda ids: FeishuWebhookNotifier(text="x", at_user_ids=ids),
+    ],
+    ids=["app_bot", "webhook"],
+)
+def test_literal_non_string_mentions_fail_when_the_dag_is_parsed(make):
+    with pytest.raises(ValueError, match=r"at_user_ids\[1\] must be an id string, got int 1"):
+        make(["ou_1", 1])
+    make("{{ params.mentions }}")  # a template is checked after rendering
+
+
 def test_aliases():
     assert send_feishu_notification is FeishuNotifier
     assert send_feishu_webhook_notification is FeishuWebhookNotifier

@@ -13,7 +13,6 @@ from airflow_provider_feishu.operators.send import (
     FeishuBatchSendOperator,
     FeishuSendMessageOperator,
     build_message,
-    id_list,
     task_instance_uuid,
 )
 from airflow_provider_feishu.testing import FeishuEmulator
@@ -99,6 +98,28 @@ def test_batch_send_logs_invalid_ids_and_pushes_result(emu, capfd):
     assert "'hi'" not in out + err and '"hi"' not in out + err  # content is never logged
 
 
+def test_batch_send_fails_without_retry_when_feishu_rejects_every_id(emu):
+    op = FeishuBatchSendOperator(task_id="t", text="hi", open_ids=["ou_nobody"], department_ids="nope, od-gone")
+    ti = FakeTI()
+    with pytest.raises(AirflowFailException) as info:
+        op.execute({"ti": ti})
+    text = str(info.value)
+    assert "no valid recipient" in text
+    assert "'ou_nobody'" in text and "'nope'" in text and "'od-gone'" in text
+    assert ti.pushed["batch_send_result"]["invalid_department_ids"] == ["nope", "od-gone"]  # still inspectable
+
+
+@pytest.mark.parametrize("code", [11203, 10003])  # missing scope; bad parameter
+def test_batch_send_fails_at_once_on_a_permanent_error(emu, code):
+    # AirflowFailException, not the FeishuError itself: any other exception lets Airflow retry the
+    # task, which cannot fix a missing scope and would re-send whatever was accepted.
+    op = FeishuBatchSendOperator(task_id="t", text="x", open_ids=[emu.users[0]["open_id"]])
+    emu.inject("/open-apis/message/v4/batch_send/", code=code, status=200)
+    with pytest.raises(AirflowFailException, match=f"code={code}"):
+        op.execute({"ti": FakeTI()})
+    assert emu.request_count("batch_send") == 1
+
+
 def test_send_message_is_idempotent_across_retries(emu):
     chat = emu.chats[0]["chat_id"]
     op = FeishuSendMessageOperator(task_id="t", receive_id=chat, receive_id_type="chat_id", text="deployed")
@@ -128,13 +149,33 @@ def test_uuid_is_stable_and_short():
     assert task_instance_uuid({"ti": ti2}) != uuid
 
 
-def test_id_list_accepts_rendered_templates():
-    assert id_list("open_ids", "['ou_1', 'ou_2']") == ["ou_1", "ou_2"]
-    assert id_list("open_ids", '["ou_1"]') == ["ou_1"]
-    assert id_list("open_ids", "ou_1, ou_2") == ["ou_1", "ou_2"]
-    assert id_list("open_ids", None) is None and id_list("open_ids", "") is None
-    with pytest.raises(AirflowFailException):
-        id_list("open_ids", "[oops")
+def test_batch_send_splits_rendered_ids_on_newlines_like_the_notifier(emu):
+    users = [u["open_id"] for u in emu.users[:3]]
+    op = FeishuBatchSendOperator(task_id="t", text="hi", open_ids="{{ params.ids }}")
+    op.open_ids = f"{users[0]}\n{users[1]}\r\n {users[2]},\n"  # as a template renders a multi-line value
+    ti = FakeTI()
+    op.execute({"ti": ti})
+    assert ti.pushed["batch_send_result"]["invalid_open_ids"] == []
+    emu.advance(10)  # batch delivery is asynchronous
+    assert all(emu.delivered(u) for u in users)
+
+
+def test_batch_send_rejects_non_string_ids_naming_the_item(emu):
+    op = FeishuBatchSendOperator(task_id="t", text="hi", open_ids="{{ params.ids }}")
+    op.open_ids = [None, 1, "ou_1"]  # as a native-object template could render it
+    with pytest.raises(AirflowFailException, match=r"open_ids\[0\] must be an id string, got NoneType"):
+        op.execute({"ti": FakeTI()})
+    assert emu.request_count("batch_send") == 0
+
+
+def test_send_message_rejects_a_non_string_mention(emu):
+    chat = emu.chats[0]["chat_id"]
+    op = FeishuSendMessageOperator(
+        task_id="t", receive_id=chat, receive_id_type="chat_id", text="x", mentions="{{ m }}"
+    )
+    op.mentions = ["ou_1", 7]
+    with pytest.raises(AirflowFailException, match=r"mentions\[1\] must be an id string, got int 7"):
+        op.execute({"ti": FakeTI()})
 
 
 def test_build_message_needs_exactly_one_body():
@@ -150,3 +191,54 @@ def test_build_message_needs_exactly_one_body():
 def test_templated_fields_hold_no_secret_names():
     for cls in (FeishuBatchSendOperator, FeishuSendMessageOperator):
         assert not {f for f in cls.template_fields if "secret" in f or "token" in f or "password" in f}
+
+
+# --- parse-time checks of literal arguments (templates and XCom references wait for run time) -----
+
+TOO_MANY = [f"ou_{i}" for i in range(201)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"open_ids": ["ou_1"]}, r"needs a body: give exactly one of text, post, card"),
+        ({"text": "hi", "card": {"elements": []}, "open_ids": ["ou_1"]}, r"exactly one .*; got text, card"),
+        ({"text": "hi"}, r"no recipient: give department_ids, open_ids, user_ids or union_ids"),
+        ({"text": "hi", "open_ids": [], "department_ids": ""}, r"no recipient"),
+        ({"text": "hi", "open_ids": TOO_MANY}, r"open_ids has 201 ids; Feishu takes at most 200"),
+        ({"text": "hi", "user_ids": "\n".join(TOO_MANY)}, r"user_ids has 201 ids"),
+        ({"text": "hi", "open_ids": [None, 1, "ou_1"]}, r"open_ids\[0\] must be an id string"),
+    ],
+)
+def test_batch_send_literal_mistakes_fail_when_the_dag_is_parsed(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FeishuBatchSendOperator(task_id="t", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"receive_id": "oc_1"}, r"needs a body"),
+        ({"receive_id": "oc_1", "text": "a", "post": {"zh_cn": {}}}, r"got text, post"),
+        ({"receive_id": "", "text": "a"}, r"receive_id is empty"),
+        ({"receive_id": "oc_1", "text": "a", "mentions": ["ou_1", 7]}, r"mentions\[1\] must be an id string"),
+    ],
+)
+def test_send_message_literal_mistakes_fail_when_the_dag_is_parsed(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FeishuSendMessageOperator(task_id="t", **kwargs)
+
+
+def test_templates_and_xcom_references_are_checked_after_rendering():
+    from airflow.sdk import DAG, task
+
+    FeishuBatchSendOperator(task_id="a", text="{{ params.t }}", open_ids="{{ params.ids }}")
+    FeishuBatchSendOperator(task_id="b", text="x", card="{{ params.card }}", department_ids=["{{ params.d }}"])
+    FeishuSendMessageOperator(task_id="c", receive_id="{{ params.chat }}", text="x", mentions="{{ params.m }}")
+
+    @task
+    def recipients() -> list[str]:
+        return ["ou_1"]
+
+    with DAG("parse_time_xcom_args", schedule=None):
+        FeishuBatchSendOperator(task_id="d", text="x", open_ids=recipients())

@@ -110,3 +110,21 @@ def test_argument_validation():
         FeishuWaitForReadsOperator(task_id="b", batch_message_id="bm-x", threshold=2)
     with pytest.raises(ValueError, match="deadline"):
         FeishuWaitForReadsOperator(task_id="c", batch_message_id="bm-x", threshold=0.5, deadline=0)
+
+
+def test_wrong_port_is_named_in_warnings_and_the_deadline_message(unreachable_connection, capfd, caplog):
+    unreachable = unreachable_connection.url
+    bid = "bm-" + "4" * 32
+    op = FeishuWaitForReadsOperator(
+        task_id="w", batch_message_id=bid, threshold=0.5, timeout=0.3, poke_interval=0.1, deferrable=False
+    )
+    result = op.execute({})
+    assert result["status"] == "deadline"
+    assert (
+        "no successful read check; last error: Feishu tenant_access_token failed: could not connect"
+        in (result["message"])
+    )
+    assert unreachable in result["message"]
+    out, err = capfd.readouterr()
+    warnings = [line for line in "\n".join([out, err, caplog.text]).splitlines() if "failed; will check" in line]
+    assert warnings and all(bid in w and unreachable in w and "could not connect" in w for w in warnings)

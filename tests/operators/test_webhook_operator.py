@@ -88,6 +88,7 @@ def test_template_fields_never_include_secrets():
         ({}, "needs text, title or card"),
         ({"card": {}, "text": "x"}, "not both"),
         ({"title": "x", "template": "pink"}, "template"),
+        ({"text": "x", "at_user_ids": [None, "ou_1"]}, r"at_user_ids\[0\] must be an id string"),
     ],
 )
 def test_bad_arguments_fail_at_parse_time(kwargs, problem):

@@ -50,7 +50,6 @@ def stored_texts(run: Any) -> dict[str, str]:
 
 
 def test_a_whole_run_leaks_no_secret(monkeypatch, capfd, caplog):
-    # speed 100, not 300: a signed webhook allows one hour of skew against the emulator clock
     with FeishuEmulator(speed=100.0, reading=READERS) as emu:
         connect(monkeypatch, emu)
         webhook = emu.tenant["webhooks"][1]

@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,6 +184,10 @@ def test_threshold_parse(threshold, min_read_count):
     valid=st.integers(min_value=0, max_value=10**12),
 )
 def test_threshold_judge(threshold, read, total, valid):
+    if read > total:  # more reads than deliveries: refused, never judged (it would over-estimate)
+        with pytest.raises(ValueError, match="exceeds total_count"):
+            ReadThreshold(threshold).judge(read, total, valid)
+        return
     verdict = ReadThreshold(threshold).judge(read, total, valid)
     denominator = max(total, valid)
     if verdict.reached:

@@ -312,3 +312,33 @@ def test_reschedule_mode_asks_get_progress_only_until_the_batch_is_known_schedul
         assert progress == pokes
     else:
         assert (progress, pokes) == (1, pokes)  # the first poke learnt the count; later pokes recalled it
+# --- a wrong host or port says where and why --------------------------------------------------------
+
+
+def test_wrong_port_logs_url_and_cause_and_the_timeout_carries_the_last_error(unreachable_connection, capfd, caplog):
+    from airflow_provider_feishu.sensors.batch_read import FeishuReadThresholdSensor
+    from airflow_provider_feishu.version_compat import AirflowSensorTimeout
+
+    bid = "bm-" + "2" * 32
+    sensor = FeishuReadThresholdSensor(
+        task_id="w", batch_message_id=bid, threshold=0.5, mode="poke", timeout=0.2, poke_interval=0.05
+    )
+    with pytest.raises(AirflowSensorTimeout) as info:
+        sensor.execute(context={})
+    message = str(info.value)
+    assert "last error: Feishu tenant_access_token failed: could not connect (refused or unreachable)" in message
+    assert unreachable_connection.url in message
+    logs = task_logs(capfd, caplog)
+    warning = next(line for line in logs.splitlines() if "could not connect" in line)
+    assert bid in warning and unreachable_connection.url in warning
+    assert unreachable_connection.secret not in logs + message
+
+
+def test_poke_lines_name_the_batch_id(quiet_emu, capfd, caplog):
+    from airflow_provider_feishu.sensors.batch_read import FeishuReadThresholdSensor
+
+    bid = send_batch(quiet_emu, 5)
+    sensor = FeishuReadThresholdSensor(task_id="w", batch_message_id=bid, threshold=0.5, mode="poke")
+    assert sensor.poke({}) is False
+    line = next(line for line in task_logs(capfd, caplog).splitlines() if "need 50%" in line)
+    assert bid in line

@@ -334,3 +334,18 @@ def test_the_error_back_off_is_reset_by_a_good_check(emu, monkeypatch):
     assert run(first_event(trigger))["status"] == "deadline"
     assert streaks[:2] == [1, 2]
     assert len(streaks) > 3 and set(streaks[2:]) == {0}
+
+
+def test_wrong_port_warns_with_url_and_the_deadline_carries_the_last_error(unreachable_connection, capfd, caplog):
+    unreachable = unreachable_connection.url
+    bid = "bm-" + "3" * 32
+    payload = run(first_event(make_trigger(bid, seconds=0.4)))
+    assert payload["status"] == "deadline"
+    message = payload["message"]
+    assert "no successful read check; last error: Feishu tenant_access_token failed: could not connect" in message
+    assert unreachable in message
+    out, err = capfd.readouterr()
+    logs = "\n".join([out, err, caplog.text])
+    warnings = [line for line in logs.splitlines() if "could not connect" in line]
+    assert warnings and all(bid in w and unreachable in w for w in warnings)
+    assert unreachable_connection.secret not in json.dumps(payload) + logs

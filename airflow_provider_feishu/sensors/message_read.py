@@ -1,0 +1,296 @@
+"""FeishuMessageReadSensor: wait until enough of an audience has read an im/v1 message, knowing who.
+
+The check is the sans-IO :class:`~airflow_provider_feishu.api.read_check.ReadTracker`; this sensor
+drives it with :class:`FeishuHook` (poke, reschedule) or hands it to
+:class:`~airflow_provider_feishu.triggers.message_read.FeishuMessageReadTrigger` (deferrable).
+Only ``airflow.sdk`` and light modules are imported here: DAG files import this at parse time.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.exceptions import AirflowException
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_feishu.sensors.batch_read import (
+    MIN_TRIGGER_POLL_INTERVAL,
+    rule_from_args,
+    utc_now_iso,
+    validate_at_parse_time,
+)
+from airflow_provider_feishu.threshold import check_failure_reason, is_permanent_error
+from airflow_provider_feishu.version_compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    conf,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_feishu.api.read_check import ReadTarget, ReadTracker
+    from airflow_provider_feishu.api.read_report import ReadReport
+    from airflow_provider_feishu.hooks.feishu import FeishuHook
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
+
+
+def mapping_arg(name: str, value: Any) -> Mapping[str, Any] | None:
+    """A dict argument that may arrive as a rendered template (JSON or a Python repr); None if blank."""
+    if _blank(value):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise AirflowFailException(f"{name} must be a {{person: message_id}} dict, got {text!r:.80}.") from None
+    if not isinstance(value, Mapping):
+        raise AirflowFailException(f"{name} must be a {{person: message_id}} dict, got {type(value).__name__}.")
+    return value
+
+
+def message_ids_arg(value: Any) -> dict[str, str] | None:
+    """``message_ids`` from a dict, a rendered dict string, or the tracked send's whole XCom value."""
+    mapping = mapping_arg("message_ids", value)
+    if mapping is None:
+        return None
+    if isinstance(mapping.get("message_ids"), Mapping):
+        mapping = mapping["message_ids"]  # FeishuTrackedSendOperator's XCom
+    return {str(k): str(v) for k, v in mapping.items()}
+
+
+def read_target_from_args(
+    *, message_id: Any, chat_id: Any, message_ids: Any, acknowledge: Any, user_id_type: Any
+) -> ReadTarget:
+    """The :class:`ReadTarget` from rendered operator arguments; a bad value fails the task at once."""
+    from airflow_provider_feishu.api.errors import FeishuConfigError
+    from airflow_provider_feishu.api.read_check import ReadTarget
+
+    try:
+        return ReadTarget(
+            message_id=None if _blank(message_id) else str(message_id).strip(),
+            chat_id=None if _blank(chat_id) else str(chat_id).strip(),
+            message_ids=message_ids_arg(message_ids),
+            acknowledge=None if _blank(acknowledge) else str(acknowledge).strip(),
+            user_id_type=str(user_id_type or "open_id"),
+        )
+    except FeishuConfigError as err:
+        raise AirflowFailException(str(err)) from None
+
+
+class MessageTargetArgs:
+    """The arguments that name what to check (a chat message, or one message per person), shared by
+    the sensor and :class:`~airflow_provider_feishu.operators.remind_unread.FeishuRemindUnreadOperator`."""
+
+    message_id: str | None
+    chat_id: str | None
+    message_ids: Mapping[str, Any] | str | None
+    acknowledge: str | None
+    user_id_type: str
+    feishu_conn_id: str
+
+    def _set_target_args(
+        self,
+        *,
+        message_id: str | None,
+        chat_id: str | None,
+        message_ids: Mapping[str, Any] | str | None,
+        acknowledge: str | None,
+        user_id_type: str,
+        feishu_conn_id: str,
+    ) -> None:
+        if message_ids is None and (message_id is None or chat_id is None):
+            raise ValueError(
+                f"{type(self).__name__} needs message_id with chat_id (a chat message), "
+                "or message_ids (one message per person, e.g. FeishuTrackedSendOperator's XCom)."
+            )
+        self.message_id = message_id
+        self.chat_id = chat_id
+        self.message_ids = message_ids
+        self.acknowledge = acknowledge
+        self.user_id_type = user_id_type
+        self.feishu_conn_id = feishu_conn_id
+
+    @cached_property
+    def hook(self) -> FeishuHook:
+        from airflow_provider_feishu.hooks.feishu import FeishuHook
+
+        return FeishuHook(feishu_conn_id=self.feishu_conn_id)
+
+    def read_target(self) -> ReadTarget:
+        """What to check, from the rendered arguments (a bad value fails the task at once)."""
+        return read_target_from_args(
+            message_id=self.message_id,
+            chat_id=self.chat_id,
+            message_ids=self.message_ids,
+            acknowledge=self.acknowledge,
+            user_id_type=self.user_id_type,
+        )
+
+
+def report_payload(report: ReadReport, *, reached_at: str | None) -> dict[str, Any]:
+    """The XCom value of a finished wait: the report, and when the threshold was seen reached."""
+    out = report.to_dict()
+    out["reached_at"] = reached_at
+    return out
+
+
+class FeishuMessageReadSensor(MessageTargetArgs, BaseSensorOperator):
+    """Waits until ``threshold`` of an audience has read an im/v1 message, and says who has not.
+
+    Two ways to name the message:
+
+    * ``message_id`` + ``chat_id``: a message sent to a chat (``FeishuSendMessageOperator`` with
+      ``receive_id_type="chat_id"`` returns its id). The audience is the chat's members at each
+      check, so people who join or leave during the wait are counted as they are then.
+    * ``message_ids``: one message per person, ``{person: message_id}``, usually the XCom of
+      ``FeishuTrackedSendOperator`` (its whole value works too). Each check asks only about the
+      messages not read yet.
+
+    ``acknowledge="THUMBSUP"`` (any Feishu emoji_type; case matters) counts people who reacted with
+    that emoji instead of readers. Each poke logs a line such as
+    ``read 76/90 (84.4%), need 80%; not yet: Li Wei, Wang Fang, Zhang Min +11``. On success the
+    return value (XCom) is the report: ``reached``, ``read_count``, ``total_count``, ``ratio``,
+    ``threshold``, ``min_read_count``, ``acknowledge``, ``audience``, ``read``, ``unread``,
+    ``acknowledged``, ``missing``, ``names``, ``message_id``, ``chat_id``, ``message_ids``,
+    ``message`` and ``reached_at``.
+
+    Feishu says who read only for the bot's own im/v1 messages, within 7 days, while the bot is in
+    the chat; those errors (230012, 230033, 230002) and other permanent ones end the wait at once
+    with what to fix. Transient errors are retried and then count as "not yet".
+
+    :param message_id: the message in a chat (templated); with ``chat_id``.
+    :param chat_id: the chat whose members are the audience (templated).
+    :param message_ids: ``{person: message_id}`` or the tracked send's XCom (templated).
+    :param threshold: fraction of the audience that must have read, ``0 < threshold <= 1`` (templated).
+    :param min_read_count: also require this many readers (templated).
+    :param acknowledge: an emoji_type whose reaction counts instead of a read (templated).
+    :param user_id_type: ``open_id`` (default), ``user_id`` or ``union_id`` for the ids in the report.
+    :param feishu_conn_id: the ``feishu`` connection.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = (
+        "message_id",
+        "chat_id",
+        "message_ids",
+        "threshold",
+        "min_read_count",
+        "acknowledge",
+    )
+    ui_color = "#e0f0ff"
+
+    def __init__(
+        self,
+        *,
+        threshold: float | str,
+        message_id: str | None = None,
+        chat_id: str | None = None,
+        message_ids: Mapping[str, str] | str | None = None,
+        min_read_count: int | str | None = None,
+        acknowledge: str | None = None,
+        user_id_type: str = "open_id",
+        feishu_conn_id: str = "feishu_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        validate_at_parse_time(threshold, min_read_count)
+        self._set_target_args(
+            message_id=message_id,
+            chat_id=chat_id,
+            message_ids=message_ids,
+            acknowledge=acknowledge,
+            user_id_type=user_id_type,
+            feishu_conn_id=feishu_conn_id,
+        )
+        self.threshold = threshold
+        self.min_read_count = min_read_count
+        self.deferrable = deferrable
+
+    @cached_property
+    def tracker(self) -> ReadTracker:
+        from airflow_provider_feishu.api.read_check import ReadTracker
+
+        return ReadTracker(self.read_target(), rule_from_args(self.threshold, self.min_read_count))
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_provider_feishu.api.errors import FeishuError
+        from airflow_provider_feishu.api.read_check import cannot_wait_message
+
+        tracker = self.tracker
+        try:
+            report = self.hook.run_steps(tracker.check())
+        except FeishuError as err:
+            if is_permanent_error(err):
+                raise AirflowFailException(cannot_wait_message(tracker.target, err)) from None
+            reason = check_failure_reason(err, self.hook.config.base_url)
+            self.log.warning("Feishu read check of %s failed; will poke again: %s", tracker.target.describe(), reason)
+            return False
+        self.log.info("%s", report.describe())
+        if report.reached:
+            return PokeReturnValue(is_done=True, xcom_value=report_payload(report, reached_at=utc_now_iso()))
+        return False
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        started = time.time()
+        try:
+            first = self.poke(context)
+        except AirflowFailException as err:
+            if self.soft_fail or self.never_fail:  # as BaseSensorOperator.execute does for poke mode
+                raise AirflowSkipException(
+                    f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {err}"
+                ) from err
+            raise
+        if isinstance(first, PokeReturnValue) and first.is_done:
+            return first.xcom_value
+        from airflow_provider_feishu.triggers.message_read import FeishuMessageReadTrigger
+
+        tracker = self.tracker
+        self.defer(
+            trigger=FeishuMessageReadTrigger(
+                target=tracker.target.to_dict(),
+                threshold=tracker.rule.threshold,
+                min_read_count=tracker.rule.min_read_count,
+                deadline=started + self.timeout,
+                poll_interval=max(self.poke_interval, MIN_TRIGGER_POLL_INTERVAL),
+                exponential_backoff=self.exponential_backoff,
+                max_poll_interval=self.max_wait.total_seconds() if self.max_wait else None,
+                feishu_conn_id=self.feishu_conn_id,
+                **tracker.state(),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Map the trigger's event: reached -> the report; deadline -> timeout (or skip); error -> fail."""
+        status = (event or {}).get("status")
+        message = (event or {}).get("message") or "no message"
+        if status == "reached":
+            assert event is not None
+            self.log.info("%s", message)
+            return dict(event["report"], reached_at=event.get("reached_at"))
+        if status == "deadline":
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        if status == "error":
+            raise AirflowFailException(message)
+        raise AirflowException(f"Unexpected trigger event: {event!r:.300}")
