@@ -3,7 +3,8 @@
 Protocol on stdin/stdout, one JSON line each: at start it prints ``{"base_url", "app_id", "app_secret",
 "batches", "crossings"}``; crossings are wall-clock UNIX times at which each batch gets all its reads
 (``mark_read``), done by a thread here. Reading a line ``stats`` prints the counters and the number of
-429 answers; ``quit`` (or EOF) stops it.
+429 answers; ``log <path>`` writes every request as ``[wall time, method, path, status]`` to a JSON
+file and prints ``{}``; ``quit`` (or EOF) stops it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
 
     quiet = ReadingModel(never_read_fraction=1.0, schedule_delay=1.0, delivery_seconds=5.0)
-    emu = FeishuEmulator(rate_limits=False, reading=quiet).start()
+    emu = FeishuEmulator(rate_limits=False, reading=quiet, speed=1.0).start()  # real time: the log is timed
     users = [u["open_id"] for u in emu.users[: args.recipients]]
     batches = []
     for _ in range(args.batches):
@@ -61,6 +62,12 @@ def main() -> None:
                 "ok": sum(1 for r in log if r[3] == 200),
             }
             print(json.dumps(stats), flush=True)
+        elif line.startswith("log "):
+            offset = time.time() - emu.now()  # the emulator's clock runs in real time plus advance()
+            entries = [[t + offset, method, path, status] for t, method, path, status, _ in emu.requests_log]
+            with open(line[4:].strip(), "w") as f:
+                json.dump(entries, f)
+            print(json.dumps({"connections": emu.connections_seen}), flush=True)
         elif line.strip() == "quit":
             break
     emu.stop()

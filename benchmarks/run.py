@@ -1,12 +1,15 @@
 """Benchmarks of airflow-provider-feishu, measured side by side in one run; prints one table.
 
-    .venv/bin/python benchmarks/run.py            # all four, about 6 minutes on 2 cores
+    .venv/bin/python benchmarks/run.py            # all five, about 15 minutes on 2 cores
     .venv/bin/python benchmarks/run.py --quick    # smaller sizes, for a smoke run (not the documented numbers)
 
 1. DAG-parse import cost of our operators, sensor and notifiers vs airflow.sdk's base classes alone.
 2. FeishuHook overhead per read_user call vs a bare keep-alive requests.Session (emulator, no limits).
-3. 1,000 deferred waits (FeishuReadThresholdTrigger) in one event loop against Feishu's 50/s + 1000/min.
+3. 1,000 deferred waits (FeishuReadThresholdTrigger) in one event loop against Feishu's 50/s + 1000/min;
+   3b. the start-up alone (1,000 triggers in one tick), with and without gc.freeze().
 4. 3,000 reads from 8 threads through FeishuHook against the 50/s limit.
+5. 3 processes x 400 deferred waits of one app against one emulator with the quota on (50/s and
+   1000/min per API), demand above it: each process's pacer learns its share from the 429s.
 
 Everything talks to the emulator on 127.0.0.1; the emulator runs in its own process
 (benchmarks/emulator_proc.py). No test asserts on these numbers.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -273,7 +277,7 @@ def bench_triggers(n: int, poll: float, cross_start: float, cross_span: float) -
             while not done.is_set():
                 t = time.perf_counter()
                 await asyncio.sleep(0.05)
-                lag.append(time.perf_counter() - t - 0.05)
+                lag.append((time.perf_counter() - t - 0.05, t - started))
                 peak[0] = max(peak[0], rss_kb())
 
         delays: list[float] = []
@@ -289,8 +293,8 @@ def bench_triggers(n: int, poll: float, cross_start: float, cross_span: float) -
                 if event.payload["status"] == "reached":
                     delays.append(time.time() - crossings[bid])
 
-        beat = asyncio.create_task(heartbeat())
         started = time.perf_counter()
+        beat = asyncio.create_task(heartbeat())
         await asyncio.gather(*(wait(b) for b in crossings))
         elapsed = time.perf_counter() - started
         done.set()
@@ -303,7 +307,14 @@ def bench_triggers(n: int, poll: float, cross_start: float, cross_span: float) -
     sent = sum(after["counts"].get(k, 0) - before["counts"].get(k, 0) for k in ("read_user", "get_progress"))
     r429 = after["status_429"] - before["status_429"]
     per_trigger_kb = (result["peak"] - result["rss0"]) / n
-    max_lag = max(result["lag"]) * 1000
+    # Start-up: the first 5 s, while the 1,000 triggers start; then steady state, where a stall
+    # can only come from the machine (other processes on a shared 2-core box) or the pacing.
+    startup = [lag for lag, at in result["lag"] if at < 5.0]
+    steady = [lag for lag, at in result["lag"] if at >= 5.0]
+    max_lag = max(startup, default=0.0) * 1000
+    steady_lag = sorted(steady)
+    steady_max = steady_lag[-1] * 1000 if steady_lag else float("nan")
+    steady_p99 = steady_lag[int(len(steady_lag) * 0.99)] * 1000 if steady_lag else float("nan")
     delays = sorted(result["delays"])
     worst = delays[-1] if delays else float("nan")
     p50 = statistics.median(delays) if delays else float("nan")
@@ -325,12 +336,20 @@ def bench_triggers(n: int, poll: float, cross_start: float, cross_span: float) -
         r429 == 0,
     )
     row(
-        "triggers: worst event-loop lag (heartbeat every 50 ms)",
+        f"triggers: worst event-loop lag while {n} triggers start (first 5 s; heartbeat every 50 ms)",
         f"{max_lag:.0f} ms",
         "-",
         "-",
         "< 100 ms",
         max_lag < 100,
+    )
+    row(
+        "triggers: event-loop lag after start-up (p99 / max)",
+        f"{steady_p99:.0f} ms / {steady_max:.0f} ms",
+        "-",
+        "-",
+        "(info: the machine's noise)",
+        None,
     )
     row(
         f"triggers: crossing -> event delay (p50 / max), {len(delays)}/{n} reached {result['statuses']}",
@@ -339,6 +358,79 @@ def bench_triggers(n: int, poll: float, cross_start: float, cross_span: float) -
         f"max {worst / poll:.2f} x poll",
         "<= 1 poll (x1.1: the trigger's +10% jitter)",
         bool(delays) and worst <= 1.1 * poll and len(delays) == n,
+    )
+
+
+# --- 3b. start-up only: 1,000 triggers starting in one tick -------------------------------------
+
+
+def startup_worker(n: int, freeze: bool) -> None:
+    """``--startup-worker``: start ``n`` triggers at once, print the worst loop lag of the first 5 s (ms)."""
+    import gc
+    import logging
+
+    logging.disable(logging.WARNING)
+    emu = Emulator(batches=n, per_second=50, per_minute=1000, cross_start=1000, cross_span=10)
+    os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = emu.connection()
+    from airflow_provider_feishu.triggers.batch_read import FeishuReadThresholdTrigger
+
+    async def main() -> float:
+        lag: list[float] = []
+        stop = asyncio.Event()
+
+        async def heartbeat() -> None:
+            while not stop.is_set():
+                t = time.perf_counter()
+                await asyncio.sleep(0.05)
+                lag.append(time.perf_counter() - t - 0.05)
+
+        async def wait(bid: str) -> None:
+            trigger = FeishuReadThresholdTrigger(
+                batch_message_id=bid, threshold=0.8, deadline=time.time() + 600, poll_interval=70
+            )
+            async for _ in trigger.run():
+                pass
+
+        if freeze:
+            gc.freeze()  # what a process can do after its imports: full collections skip the old heap
+        beat = asyncio.create_task(heartbeat())
+        waits = asyncio.gather(*(wait(b) for b in emu.info["batches"]))
+        await asyncio.sleep(5)
+        stop.set()
+        await beat
+        waits.cancel()
+        with contextlib.suppress(BaseException):
+            await waits
+        return max(lag) * 1000
+
+    print(json.dumps(asyncio.run(main())), flush=True)
+    emu.close()
+
+
+def bench_startup(n: int, reps: int) -> None:
+    print(f"3b. {n} triggers starting in one tick, worst loop lag in the first 5 s, {reps} runs each", flush=True)
+    results: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(reps):
+        for freeze in (False, True):
+            cmd = [PY, __file__, "--startup-worker", str(n), "1" if freeze else "0"]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            results[freeze].append(json.loads(out.strip().splitlines()[-1]))
+    plain, frozen = statistics.median(results[False]), statistics.median(results[True])
+    row(
+        f"start-up: {n} triggers at once, worst loop lag in the first 5 s (median of {reps} runs)",
+        f"{plain:.0f} ms",
+        "-",
+        f"runs: {', '.join(f'{v:.0f}' for v in results[False])} ms",
+        "< 100 ms",
+        plain < 100,
+    )
+    row(
+        "start-up: same, after gc.freeze() (full collections skip the imported heap)",
+        f"{frozen:.0f} ms",
+        "-",
+        f"runs: {', '.join(f'{v:.0f}' for v in results[True])} ms",
+        "(info)",
+        None,
     )
 
 
@@ -406,12 +498,186 @@ def bench_throughput(reads: int, threads: int, paced: bool = True) -> None:
         NOTES.append(f"throughput: first failure: {failed[0]}")
 
 
+# --- 5. several processes of one app share one quota --------------------------------------------
+
+
+def waits_worker(spec_path: str, out_path: str) -> None:
+    """One process's deferred waits (``--waits-worker``): runs them in one loop, writes the events."""
+    with open(spec_path) as f:
+        spec = json.load(f)
+    os.environ["AIRFLOW_CONN_FEISHU_DEFAULT"] = spec["connection"]
+    import logging
+
+    logging.disable(logging.WARNING)
+    from airflow_provider_feishu.hooks import rate_limit
+    from airflow_provider_feishu.triggers.batch_read import FeishuReadThresholdTrigger
+
+    async def main() -> dict[str, Any]:
+        events: dict[str, Any] = {}
+
+        async def wait(bid: str) -> None:
+            trigger = FeishuReadThresholdTrigger(
+                batch_message_id=bid, threshold=0.8, deadline=spec["deadline"], poll_interval=spec["poll"]
+            )
+            async for event in trigger.run():
+                payload = event.payload
+                events[bid] = {"status": payload["status"], "at": time.time(), "message": payload["message"]}
+
+        await asyncio.gather(*(wait(b) for b in spec["batches"]))
+        pacers = rate_limit._async_pacers.get(asyncio.get_running_loop(), {})
+        limits = {key[2]: list(pacer.core.limits) for key, pacer in pacers.items()}
+        return {"events": events, "limits": limits}
+
+    result = asyncio.run(main())
+    with open(out_path, "w") as f:
+        json.dump(result, f)
+
+
+def bench_processes(
+    procs: int,
+    waits: int,
+    poll: float,
+    *,
+    warmup: float,
+    quota_until: float,
+    cross_start: float,
+    cross_span: float,
+    per_second: int,
+    per_minute: int,
+) -> None:
+    """``procs`` processes, each with ``waits`` deferred waits of one app, against one emulator with
+    the app's quota on; demand above the quota. Each process learns its share from the 429s."""
+    total = procs * waits
+    demand = total / poll
+    effective = total / (per_minute / 60)  # each wait's poll interval when the quota is the limit
+    print(
+        f"5. {procs} processes x {waits} deferred waits, poll {poll:g} s (demand {demand:.1f}/s per API vs "
+        f"{per_minute}/min = {per_minute / 60:.1f}/s); takes about {cross_start + cross_span + 1.5 * effective:.0f} s",
+        flush=True,
+    )
+    import tempfile
+
+    emu = Emulator(
+        batches=total, per_second=per_second, per_minute=per_minute, cross_start=cross_start, cross_span=cross_span
+    )
+    bids = emu.info["batches"]
+    crossings = dict(zip(bids, emu.info["crossings"], strict=True))
+    tmp = Path(tempfile.mkdtemp(prefix="feishu-bench-"))
+    started = time.time()
+    # Long enough for the last crossing to be seen at the effective interval, with room to spare.
+    deadline = started + cross_start + cross_span + 4 * effective
+    workers = []
+    for i in range(procs):
+        spec = {"connection": emu.connection(), "batches": bids[i::procs], "poll": poll, "deadline": deadline}
+        (tmp / f"spec{i}.json").write_text(json.dumps(spec))
+        workers.append(
+            subprocess.Popen(
+                [PY, __file__, "--waits-worker", str(tmp / f"spec{i}.json"), str(tmp / f"out{i}.json")],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    for w in workers:
+        w.wait()
+    emu_proc = emu.proc
+    assert emu_proc.stdin is not None and emu_proc.stdout is not None
+    emu_proc.stdin.write(f"log {tmp / 'log.json'}\n")
+    emu_proc.stdin.flush()
+    connections = json.loads(emu_proc.stdout.readline())["connections"]
+    emu.close()
+    log = json.loads((tmp / "log.json").read_text())
+    outs = [json.loads((tmp / f"out{i}.json").read_text()) for i in range(procs)]
+    events = {bid: e for out in outs for bid, e in out["events"].items()}
+
+    def api(path: str) -> str:
+        return path.rsplit("/", 1)[-1]
+
+    reads = [e for e in log if e[2].endswith(("/read_user", "/get_progress")) and e[0] >= started]
+    after_warmup = [e for e in reads if e[0] >= started + warmup]
+    r429 = sum(1 for e in after_warmup if e[3] == 429)
+    first_minute_429 = sum(1 for e in reads if e[0] < started + warmup and e[3] == 429)
+    ok_reads = [e for e in after_warmup if e[3] == 200 and api(e[2]) == "read_user" and e[0] < started + quota_until]
+    used = len(ok_reads) / ((quota_until - warmup) / 60 * per_minute)
+    failed = {bid: e for bid, e in events.items() if e["status"] != "reached"}
+    # Each wait's effective poll interval: the mean gap between its successful read_user checks.
+    checks: dict[str, list[float]] = {}
+    for t, _method, path, status in log:
+        if status == 200 and path.endswith("/read_user"):
+            checks.setdefault(path.split("/")[-2], []).append(t)
+    ratios = []
+    for bid, e in events.items():
+        times = sorted(checks.get(bid, []))
+        if e["status"] != "reached" or len(times) < 2:
+            continue
+        interval = (times[-1] - times[0]) / (len(times) - 1)
+        ratios.append((e["at"] - crossings[bid]) / max(interval, poll))
+    worst = max(ratios, default=float("nan"))
+    intervals = [
+        (sorted(ts)[-1] - sorted(ts)[0]) / (len(ts) - 1) for ts in checks.values() if len(ts) >= 2
+    ]
+    label = f"{procs} processes x {waits} waits, one app"
+    row(
+        f"{label}: 429s after the first {warmup:g} s / all read calls",
+        f"{r429 / max(len(after_warmup), 1):.2%} ({r429} of {len(after_warmup)})",
+        f"{first_minute_429} x 429 in the first {warmup:g} s",
+        "-",
+        "< 1%",
+        r429 / max(len(after_warmup), 1) < 0.01,
+    )
+    row(
+        f"{label}: quota used, read_user ok/min from {warmup:g} to {quota_until:g} s",
+        f"{len(ok_reads) / ((quota_until - warmup) / 60):.0f}/min",
+        f"{per_minute}/min",
+        f"{used:.0%}",
+        ">= 85%",
+        used >= 0.85,
+    )
+    row(
+        f"{label}: waits not reached",
+        str(len(failed)),
+        f"{total} waits",
+        "-",
+        "0",
+        not failed,
+    )
+    row(
+        f"{label}: crossing -> event, worst in effective poll intervals "
+        f"(median interval {statistics.median(intervals):.0f} s)",
+        f"{worst:.2f} x",
+        f"poll {poll:g} s",
+        "-",
+        "<= 1.5",
+        worst <= 1.5 and len(ratios) == total,
+    )
+    shares = [out["limits"].get("read_user", [None, None])[-1] for out in outs]
+    row(
+        f"{label}: learnt read_user minute limit per process / connections opened (all)",
+        ", ".join(f"{s:.0f}" if s else "-" for s in shares),
+        f"{per_minute} (ceiling each)",
+        f"{connections} connections",
+        "(info)",
+        None,
+    )
+    if failed:
+        NOTES.append(f"processes: first wait not reached: {next(iter(failed.values()))['message'][:200]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    parser.add_argument("--only", choices=["imports", "hook", "triggers", "throughput"], action="append")
+    parser.add_argument(
+        "--only", choices=["imports", "hook", "triggers", "startup", "throughput", "processes"], action="append"
+    )
+    parser.add_argument("--waits-worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--startup-worker", nargs=2, metavar=("N", "FREEZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    only = set(args.only or ["imports", "hook", "triggers", "throughput"])
+    if args.startup_worker:
+        startup_worker(int(args.startup_worker[0]), args.startup_worker[1] == "1")
+        return
+    if args.waits_worker:
+        waits_worker(*args.waits_worker)
+        return
+    only = set(args.only or ["imports", "hook", "triggers", "startup", "throughput", "processes"])
     q = args.quick
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
@@ -426,9 +692,21 @@ def main() -> None:
             bench_triggers(100, 10.0, 5.0, 10.0)
         else:
             bench_triggers(1000, 70.0, 20.0, 100.0)
+    if "startup" in only:
+        bench_startup(100 if q else 1000, 1 if q else 3)
     if "throughput" in only:
         bench_throughput(300 if q else 3000, 8)
         bench_throughput(300 if q else 3000, 8, paced=False)
+    if "processes" in only:
+        if q:
+            bench_processes(
+                3, 40, 2.0, warmup=60, quota_until=120, cross_start=70, cross_span=40, per_second=5, per_minute=100
+            )
+        else:
+            bench_processes(
+                3, 400, 30.0, warmup=60, quota_until=300, cross_start=240, cross_span=120, per_second=50,
+                per_minute=1000,
+            )
     import airflow
 
     print()

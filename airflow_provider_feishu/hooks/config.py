@@ -47,6 +47,8 @@ class FeishuConnectionConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: (limit, seconds) windows this process keeps each API of the app under; () = no pacing.
     rate_limits: tuple[tuple[int, float], ...] = ((FEISHU_PER_SECOND, 1.0), (FEISHU_PER_MINUTE, 60.0))
+    #: A pinned fraction of ``rate_limits`` for this process; None = learn the share from 429s.
+    rate_limit_share: float | None = None
 
     @property
     def cache_key(self) -> tuple[str, str, str]:
@@ -173,6 +175,10 @@ def config_from_connection(
         )
         if (limit := _number(conn_id, extras, name, default, minimum=0)) >= 1
     )
+    share = extra_value(extras, "rate_limit_share")
+    rate_limit_share = None if share is None else _number(conn_id, extras, "rate_limit_share", 1.0, minimum=0)
+    if rate_limit_share is not None and not 0 < rate_limit_share <= 1:
+        raise _fail(conn_id, "extra 'rate_limit_share'", f"must be a fraction in (0, 1], got {share!r:.40}.")
     proxy = extra_value(extras, "proxy")
     if proxy is not None and not isinstance(proxy, str):
         raise _fail(conn_id, "extra 'proxy'", "must be a URL string such as http://proxy:3128.")
@@ -185,6 +191,7 @@ def config_from_connection(
         proxy=proxy or None,
         retry=retry,
         rate_limits=rate_limits,
+        rate_limit_share=rate_limit_share,
     )
 
 

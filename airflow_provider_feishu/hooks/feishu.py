@@ -29,7 +29,7 @@ from airflow_provider_feishu.api.receipts import ChatMember, DepartmentUser, Mes
 from airflow_provider_feishu.api.results import BatchProgress, BatchSendResult, ReadStats, SentMessage, UrgentResult
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
-from airflow_provider_feishu.hooks.rate_limit import shared_thread_pacer
+from airflow_provider_feishu.hooks.rate_limit import Done, shared_thread_pacer
 from airflow_provider_feishu.hooks.session import SessionOwner
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, read_answer
@@ -79,6 +79,8 @@ class FeishuHook(SessionOwner, BaseHook):
     default_conn_name = "feishu_default"
     conn_type = "feishu"
     hook_name = "Feishu"
+    #: Hooks of one app in a worker process share one keep-alive session (hooks/pool.py).
+    shares_session = True
 
     def __init__(
         self,
@@ -122,10 +124,9 @@ class FeishuHook(SessionOwner, BaseHook):
             headers.pop("Content-Type")  # requests sets multipart/form-data with its boundary
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-            if config.rate_limits:
-                # Hooks of one app in this process share Feishu's per-API quota (50/s, 1000/min).
-                shared_thread_pacer((config.base_url, config.app_id, request.name), config.rate_limits).wait()
+        done = _paced(config, request) if token is not None else None
         deadline = Deadline(config.timeout)
+        status: int | None = None
         try:
             response = self.session.request(
                 request.method,
@@ -139,10 +140,14 @@ class FeishuHook(SessionOwner, BaseHook):
                 allow_redirects=False,
                 stream=True,
             )
+            status = response.status_code
         except requests.RequestException as err:
             reason, may_have_arrived = describe_transport_error(err, config.timeout)
             # `from None`: the urllib3 chain adds nothing the reason does not say.
             raise FeishuConnectionError(request.name, reason, may_have_arrived=may_have_arrived) from None
+        finally:
+            if done is not None:  # the pacer learns this process's share of the quota from the answer
+                done(status, response.headers if status is not None else None)
         body = read_answer(request.name, response, deadline)
         self.log.debug("Feishu %s %s: HTTP %s", request.method, request.name, response.status_code)
         return request.parse(response.status_code, response.headers, body, secrets=answer_secrets(config, token))
@@ -357,6 +362,19 @@ class FeishuHook(SessionOwner, BaseHook):
 
             return False, test_failure_text(err, self.feishu_conn_id)
         return True, f"Connected to {self.config.base_url} as app {self.config.app_id}."
+
+
+def _paced(config: FeishuConnectionConfig, request: ApiRequest[Any]) -> Done | None:
+    """Wait for this process's turn at the app's quota for the request's API; None if unpaced.
+
+    Hooks of one app in this process share one adaptive pacer per API (Feishu limits each API of
+    an app, 50/s and 1000/min by default, across all processes)."""
+    if not config.rate_limits:
+        return None
+    pacer = shared_thread_pacer(
+        config.base_url, config.app_id, request.name, config.rate_limits, config.rate_limit_share
+    )
+    return pacer.acquire()
 
 
 def _mask(secret: str) -> None:

@@ -8,9 +8,7 @@ repeat, and the same process-wide token cache holds the token.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -24,7 +22,14 @@ from airflow_provider_feishu.api.paging import Steps, adrive
 from airflow_provider_feishu.api.receipts import ChatMember, DepartmentUser, MessageReaction, ReadReceipt
 from airflow_provider_feishu.api.results import BatchProgress, ReadStats, SentMessage
 from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
-from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
+from airflow_provider_feishu.hooks.config import FeishuConnectionConfig
+from airflow_provider_feishu.hooks.connection_cache import (
+    aconfig_from_conn_id,
+    aget_connection,  # noqa: F401  (re-exported: the webhook hook imports it from here)
+    amask,
+    staggered_start,
+)
+from airflow_provider_feishu.hooks.pool import acquire_async_client, release_async_client
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, aread_answer
 from airflow_provider_feishu.hooks.upload_source import UploadSource, read_upload
@@ -38,11 +43,12 @@ log = logging.getLogger(__name__)
 class RequestPacer(Protocol):
     """Something that makes a caller wait until one more request fits Feishu's rate limit.
 
-    ``acquire`` may return a callable: it is called once the answer (or the failure) is in, so a
-    pacer can count a request as "at the server" until then (the server sees it later than we send).
+    ``acquire`` may return a callable: it is called once the answer (or the failure) is in, with
+    the HTTP status and headers (None, None without an answer), so a pacer can count a request as
+    "at the server" until then and learn from a 429 (the server sees it later than we send).
     """
 
-    async def acquire(self) -> Callable[[], None] | None: ...
+    async def acquire(self) -> Callable[[int | None, Mapping[str, str] | None], None] | None: ...
 
 
 def describe_transport_error(err: httpx.HTTPError, timeout: float) -> tuple[str, bool]:
@@ -58,45 +64,8 @@ def describe_transport_error(err: httpx.HTTPError, timeout: float) -> tuple[str,
     return type(err).__name__, True
 
 
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One verifying SSL context for every client of the process.
-
-    httpx builds a fresh context (loading the CA bundle, ~50 ms of CPU) for each client unless given
-    one; in the triggerer that blocks the shared event loop once per trigger start.
-    """
-    return httpx.create_ssl_context()
-
-
-async def aget_connection(conn_id: str) -> Any:
-    """The connection, fetched without blocking the loop (common-compat covers Airflow < 3.3.2)."""
-    try:
-        from airflow.providers.common.compat.connection import get_async_connection
-    except ImportError:
-        # An older common-compat (e.g. 1.7.4, the one Airflow 3.1.0 shipped with): do what newer
-        # ones do before Airflow 3.3.2 and run the sync lookup in a worker thread. Airflow 3.1.0's
-        # BaseHook.aget_connection needs the task supervisor even for a connection from an
-        # environment variable, and masks secrets with a blocking call on the loop.
-        from airflow.sdk import BaseHook
-        from asgiref.sync import sync_to_async
-
-        return await sync_to_async(BaseHook.get_connection)(conn_id)
-    return await get_async_connection(conn_id)
-
-
-async def _amask(secret: str) -> None:
-    try:
-        from airflow.sdk.log import amask_secret
-    except ImportError:  # pragma: no cover
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(secret)
-        return
-    await amask_secret(secret)
-
-
 class AsyncFeishuClient:
-    """Async Feishu calls over one keep-alive ``httpx.AsyncClient`` for the client's whole life.
+    """Async Feishu calls over the app's pooled ``httpx.AsyncClient`` in this event loop.
 
     Use ``async with AsyncFeishuClient.from_conn_id("feishu_default") as client``, or build it
     from a :class:`FeishuConnectionConfig`. With ``share_rate_limit`` every client of the app in this
@@ -117,28 +86,23 @@ class AsyncFeishuClient:
         self.pacer = pacer
         self.share_rate_limit = share_rate_limit
         self.log = logger or log
-        self._client = httpx.AsyncClient(
-            base_url=config.base_url,
-            timeout=config.timeout,
-            verify=shared_ssl_context(),
-            proxy=config.proxy,
-            follow_redirects=False,
-            headers={"User-Agent": "airflow-provider-feishu"},
-        )
+        # Clients of one app in one event loop share one warm connection pool (hooks/pool.py).
+        self._client = acquire_async_client(config)
+        self._released = False
 
     @classmethod
     async def from_conn_id(
         cls, conn_id: str, *, timeout: float | None = None, max_retries: int | None = None, **kwargs: Any
     ) -> AsyncFeishuClient:
-        conn = await aget_connection(conn_id)
-        config = config_from_connection(conn, timeout=timeout, max_retries=max_retries)
-        await _amask(config.app_secret)
-        if config.proxy:
-            await _amask(config.proxy)  # a proxy URL may carry credentials
-        return cls(config, **kwargs)
+        # Clients that start together go in turn, and share one lookup (hooks/connection_cache.py).
+        await staggered_start()
+        return cls(await aconfig_from_conn_id(conn_id, timeout=timeout, max_retries=max_retries), **kwargs)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Give back the app's pooled client (the last user closes it)."""
+        if not self._released:
+            self._released = True
+            await release_async_client(self._client)
 
     async def __aenter__(self) -> AsyncFeishuClient:
         return self
@@ -152,7 +116,10 @@ class AsyncFeishuClient:
         if self.share_rate_limit and request.auth and self.config.rate_limits:
             from airflow_provider_feishu.hooks.rate_limit import shared_pacer
 
-            return shared_pacer(self.config.base_url, self.config.app_id, request.name, self.config.rate_limits)
+            config = self.config
+            return shared_pacer(
+                config.base_url, config.app_id, request.name, config.rate_limits, config.rate_limit_share
+            )
         return None
 
     async def _exchange(self, request: ApiRequest[T], token: str | None) -> T:
@@ -165,6 +132,7 @@ class AsyncFeishuClient:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         deadline = Deadline(self.config.timeout)
+        status: int | None = None
         try:
             async with asyncio.timeout(deadline.remaining()):
                 async with self._client.stream(
@@ -176,6 +144,7 @@ class AsyncFeishuClient:
                     files=request.files,
                     headers=headers,
                 ) as response:
+                    status = response.status_code
                     body = await aread_answer(request.name, response, deadline)
         except TimeoutError:
             raise deadline.expired_error(request.name) from None
@@ -183,8 +152,8 @@ class AsyncFeishuClient:
             reason, may_have_arrived = describe_transport_error(err, self.config.timeout)
             raise FeishuConnectionError(request.name, reason, may_have_arrived=may_have_arrived) from None
         finally:
-            if done is not None:
-                done()
+            if done is not None:  # the pacer learns this process's share of the quota from the answer
+                done(status, response.headers if status is not None else None)
         secrets = answer_secrets(self.config, token)
         return request.parse(response.status_code, response.headers, body, secrets=secrets)
 
@@ -218,7 +187,7 @@ class AsyncFeishuClient:
             except FeishuAuthError as err:
                 err.for_connection(self.config.conn_id)
                 raise
-            await _amask(result.token)
+            await amask(result.token)
             TOKEN_CACHE.put(key, result.token, result.expire)
             return result.token
 

@@ -1,4 +1,4 @@
-"""The keep-alive ``requests.Session`` a sync hook owns: one per hook, closed with it."""
+"""The keep-alive ``requests.Session`` a sync hook uses: its own, or its app's shared one."""
 
 from __future__ import annotations
 
@@ -7,31 +7,34 @@ from typing import Any, Self
 
 import requests
 
-USER_AGENT = "airflow-provider-feishu"
+from airflow_provider_feishu.hooks.pool import USER_AGENT, new_session, shared_session
+
+__all__ = ["USER_AGENT", "SessionOwner"]
 
 
 class SessionOwner:
     """Gives a hook ``session`` (lazy, our User-Agent, the connection's proxy), ``get_conn``,
-    ``close`` and use as a context manager. The hook provides ``config`` with a ``proxy``."""
+    ``close`` and use as a context manager. The hook provides ``config`` with a ``proxy``.
+    With ``shares_session`` the hooks of one app in a process share one session (and its pool)."""
 
     config: Any
+    shares_session = False
 
     @cached_property
     def session(self) -> requests.Session:
-        """One keep-alive session for all calls of this hook."""
-        session = requests.Session()
-        session.headers["User-Agent"] = USER_AGENT
-        if self.config.proxy:
-            session.proxies = {"http": self.config.proxy, "https": self.config.proxy}
-        return session
+        """One keep-alive session for all calls of this hook (of the app, with ``shares_session``)."""
+        if self.shares_session:
+            return shared_session(self.config)
+        return new_session(self.config.proxy)
 
     def get_conn(self) -> requests.Session:
         return self.session
 
     def close(self) -> None:
-        """Close the session; the next call opens a new one."""
+        """Close the hook's own session (a shared one stays open for the app's other hooks)."""
         if "session" in self.__dict__:
-            self.session.close()
+            if not self.shares_session:
+                self.session.close()
             del self.__dict__["session"]
 
     def __enter__(self) -> Self:

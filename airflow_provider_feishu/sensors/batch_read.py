@@ -7,6 +7,7 @@ Only ``airflow.sdk`` and light modules are imported here: DAG files import this 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from datetime import UTC, timedelta
@@ -89,6 +90,32 @@ class ReadChecker:
         except FeishuError:  # the connection itself is broken: the error says so
             base_url = None
         return check_failure_reason(err, base_url)
+
+
+#: The task state store key where reschedule-mode pokes keep the batch's recipient count.
+RECIPIENTS_KEY = "feishu_valid_user_ids_count"
+
+
+def recall_recipients(context: Context, checker: ReadChecker) -> Any:
+    """Reschedule mode: start from the recipient count an earlier poke learnt, so a poke of a
+    scheduled batch costs one read_user, not also get_progress. Returns the task state store
+    (Airflow 3.3+; None before, where every poke asks get_progress again)."""
+    ctx: Any = context  # the key exists from Airflow 3.3 on
+    store = ctx.get("task_state_store")
+    if store is None or checker.valid_user_ids_count:
+        return None
+    try:
+        checker.valid_user_ids_count = int(store.get(RECIPIENTS_KEY) or 0)
+    except Exception:  # a store that cannot answer only costs the get_progress call
+        return None
+    return None if checker.valid_user_ids_count else store
+
+
+def remember_recipients(store: Any, checker: ReadChecker) -> None:
+    """Keep the recipient count for the next reschedule-mode poke once Feishu has scheduled the batch."""
+    if store is not None and checker.valid_user_ids_count:
+        with contextlib.suppress(Exception):
+            store.set(RECIPIENTS_KEY, checker.valid_user_ids_count, retention=timedelta(days=2))
 
 
 def stats_payload(batch_message_id: str, verdict: ReadVerdict, *, reached_at: str | None) -> dict[str, Any]:
@@ -189,8 +216,10 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
         from airflow_provider_feishu.api.errors import FeishuError
 
         checker = self.checker
+        store = recall_recipients(context, checker) if self.mode == "reschedule" else None
         try:
             verdict = checker.check()
+            remember_recipients(store, checker)
         except FeishuError as err:
             if is_permanent_error(err):
                 raise AirflowFailException(permanent_error_message(checker.batch_message_id, err)) from None

@@ -104,6 +104,8 @@ class EmulatorApp:
         self.webhook_limiter = webhook_limiter
         self.admin = admin
         self._logids = itertools.count(1)
+        #: (address, port) of every client connection seen: how many connections the callers opened.
+        self.client_connections: set[tuple[Any, ...]] = set()
 
     # ------------------------------------------------------------------ helpers
     def _logid(self) -> str:
@@ -143,6 +145,7 @@ class EmulatorApp:
                     return
         if scope["type"] != "http":
             return
+        self.client_connections.add(tuple(scope.get("client") or ()))
         method: str = scope["method"]
         path: str = scope["path"]
         if path == REDIRECT_TARGET:

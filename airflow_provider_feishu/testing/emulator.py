@@ -255,6 +255,10 @@ class FeishuEmulator:
         """Pretend ``open_id`` already holds ``count`` unread buzzes (Feishu refuses more at 200: 230023)."""
         with self.world.lock:
             self.world.tracking.extra_unread_buzzes[open_id] = count
+    @property
+    def connections_seen(self) -> int:
+        """How many client connections (address and port) have sent requests since the last reset."""
+        return len(self.app.client_connections)
 
     def stats(self) -> dict[str, Any]:
         out = self.world.stats()
@@ -265,6 +269,7 @@ class FeishuEmulator:
     def reset(self) -> None:
         """Forget messages, batches, counters, logs, faults and rate windows; keep tenant and tokens."""
         self.world.reset()
+        self.app.client_connections.clear()
         self.faults.clear()
         self.limiter.reset()
         self.webhook_limiter.reset()

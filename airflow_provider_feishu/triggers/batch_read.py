@@ -8,9 +8,11 @@ own absolute deadline, so it ends even where the deferral timeout is not applied
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
 import random
 import time
+import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +75,29 @@ def event_payload(
     if reached_at is not None:
         payload["reached_at"] = reached_at
     return payload
+
+
+async def async_client_class() -> Any:
+    """AsyncFeishuClient, imported in a worker thread the first time: the import (httpx, tenacity,
+    the protocol modules) would otherwise block the triggerer's loop for every trigger of it."""
+    global _client_class
+    if _client_class is None:
+        # One import for all the triggers that start together (import_module, unlike a look in
+        # sys.modules, waits for a module another thread is still importing).
+        loop = asyncio.get_running_loop()
+        importing = _importing.get(loop)
+        if importing is None:
+            importing = _importing[loop] = asyncio.ensure_future(
+                asyncio.to_thread(importlib.import_module, CLIENT_MODULE)
+            )
+        module = await asyncio.shield(importing)
+        _client_class = module.AsyncFeishuClient
+    return _client_class
+
+
+CLIENT_MODULE = "airflow_provider_feishu.hooks.feishu_async"
+_client_class: Any = None
+_importing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Any]] = weakref.WeakKeyDictionary()
 
 
 class FeishuReadThresholdTrigger(BaseTrigger):
@@ -176,8 +201,8 @@ class FeishuReadThresholdTrigger(BaseTrigger):
     async def wait(self) -> dict[str, Any]:
         """Poll until reached, deadline or a permanent error; return the event payload."""
         from airflow_provider_feishu.api.errors import FeishuError
-        from airflow_provider_feishu.hooks.feishu_async import AsyncFeishuClient
 
+        AsyncFeishuClient = await async_client_class()
         bid = self.batch_message_id
         try:
             # Every trigger of this app in the triggerer shares one pacer per API.

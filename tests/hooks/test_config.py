@@ -376,3 +376,13 @@ def test_fractional_max_retries_is_refused():
     conn = Connection(conn_id="f", conn_type="feishu", login="cli_a", password="s", extra='{"max_retries": "2.7"}')
     with pytest.raises(FeishuConfigError, match="max_retries"):
         config_from_connection(conn)
+
+
+@pytest.mark.parametrize(("raw", "share"), [(None, None), ("", None), ("0.25", 0.25), (1, 1.0)])
+def test_rate_limit_share_pins_a_static_share(raw, share):
+    assert config_from_connection(conn(extra={"rate_limit_share": raw})).rate_limit_share == share
+
+
+@pytest.mark.parametrize("raw", ["0", "1.5", "-0.1", "half"])
+def test_rate_limit_share_must_be_a_fraction(raw):
+    config_error(conn(extra={"rate_limit_share": raw}), "extra 'rate_limit_share'")

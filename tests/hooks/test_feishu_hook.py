@@ -384,15 +384,17 @@ def test_uri_form_connection_with_string_extras(conn, monkeypatch):
     assert hook.test_connection()[0] is True
 
 
-def test_one_keep_alive_session_per_hook(conn):
+def test_one_keep_alive_session_per_app(conn):
     hook = FeishuHook()
     batch_id = send_batch(conn)
     session = hook.get_conn()
     hook.get_batch_message_read_user(batch_id)
     hook.get_batch_message_progress(batch_id)
     assert hook.get_conn() is session
-    hook.close()
-    assert hook.get_conn() is not session
+    assert FeishuHook().get_conn() is session  # every hook of the app in this process shares it
+    hook.close()  # a shared session stays open for the others
+    assert hook.get_conn() is session
+    hook.get_batch_message_read_user(batch_id)
 
 
 @pytest.mark.timeout(120)

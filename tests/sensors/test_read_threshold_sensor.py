@@ -295,6 +295,23 @@ def test_execute_complete_maps_events():
         sensor.execute_complete({}, {"status": "deadline", "message": "late"})
 
 
+def test_reschedule_mode_asks_get_progress_only_until_the_batch_is_known_scheduled(reading_emu):
+    """Each reschedule poke is a new process; the recipient count the first poke learnt travels in
+    the task state store (Airflow 3.3+), so later pokes pay only read_user."""
+    slow = ReadingModel(median_seconds=3000, sigma=0.3, never_read_fraction=0.0)  # a few pokes to reach 80%
+    reading_emu.world.reading = slow
+    ids = open_ids(reading_emu)
+    run = DAGS["wait_send_remind_reschedule"].test(run_conf={"open_ids": ids, "threshold": 0.8})
+    assert states(run)["wait"] == "success"
+    pokes = reading_emu.request_count("read_user")
+    assert pokes >= 2
+    progress = reading_emu.request_count("get_progress")
+    try:
+        from airflow.sdk.execution_time.context import TaskStateStoreAccessor  # noqa: F401
+    except ImportError:  # Airflow < 3.3: no task state store, every poke asks again
+        assert progress == pokes
+    else:
+        assert (progress, pokes) == (1, pokes)  # the first poke learnt the count; later pokes recalled it
 # --- a wrong host or port says where and why --------------------------------------------------------
 
 
