@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_standalone import AIRFLOW, airflow, clean_env, free_port, json_rows
+from airflow_processes import AIRFLOW, airflow, clean_env, free_port, json_rows
 
 from airflow_provider_feishu.hooks.feishu import FeishuHook
 from airflow_provider_feishu.testing import FeishuEmulator, ReadingModel
