@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_feishu.parse_time import is_template_text
 from airflow_provider_feishu.sensors.message_read import MessageTargetArgs
 from airflow_provider_feishu.version_compat import AirflowFailException
 
@@ -79,7 +80,7 @@ class FeishuRemindUnreadOperator(MessageTargetArgs, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if "{{" not in str(method) and method not in METHODS:
+        if not is_template_text(method) and method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r:.40}.")
         self._set_target_args(
             message_id=message_id,
