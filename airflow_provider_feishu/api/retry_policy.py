@@ -1,7 +1,8 @@
 """When to repeat a failed Feishu call, and how long to wait first.
 
-One policy for the sync hook and the async trigger: both hand it to tenacity (``Retrying`` and
-``AsyncRetrying``) through :func:`tenacity_kwargs`.
+One policy for every transport. It decides, without I/O, whether a failed attempt is tried again
+and after how long (:meth:`RetryPolicy.after_failure`); the transports only sleep and repeat
+(``hooks/retrying.py``: one loop for the sync hooks, one for the async client and webhook).
 """
 
 from __future__ import annotations
@@ -9,9 +10,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
 
 from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuError, FeishuRateLimitError
 
@@ -48,37 +46,16 @@ class RetryPolicy:
         backoff = min(self.max_delay, self.base_delay * (2 ** min(max(attempt - 1, 0), 64)))
         return backoff / 2 + rand() * backoff / 2
 
+    def after_failure(
+        self, exc: BaseException, attempt: int, *, idempotent: bool, rand: Callable[[], float] = random.random
+    ) -> float | None:
+        """Seconds to wait before trying again after attempt ``attempt`` (1-based) raised ``exc``,
+        or ``None`` when ``exc`` is final: not retryable, or the attempts are used up."""
+        if attempt >= max(self.max_attempts, 1) or not self.should_retry(exc, idempotent=idempotent):
+            return None
+        return self.wait_seconds(exc, attempt, rand)
 
-def tenacity_kwargs(
-    policy: RetryPolicy,
-    *,
-    idempotent: bool,
-    logger: Any = None,
-) -> dict[str, Any]:
-    """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` that apply ``policy``.
-
-    With a ``logger``, each retry logs one warning: the error (secret-free by construction), the
-    wait and the attempt number.
-    """
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        return policy.wait_seconds(exc, state.attempt_number)
-
-    kwargs: dict[str, Any] = {
-        "stop": stop_after_attempt(max(policy.max_attempts, 1)),
-        "wait": wait,
-        "retry": retry_if_exception(lambda e: policy.should_retry(e, idempotent=idempotent)),
-        "reraise": True,
-    }
-    if logger is not None:
-
-        def log_retry(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            sleep = state.next_action.sleep if state.next_action is not None else 0.0
-            logger.warning(
-                "%s Retrying in %.1fs (attempt %d of %d).", exc, sleep, state.attempt_number + 1, policy.max_attempts
-            )
-
-        kwargs["before_sleep"] = log_retry
-    return kwargs
+    def retry_message(self, exc: BaseException, wait: float, attempt: int) -> str:
+        """The one warning logged before a retry: the error (secret-free by construction), the wait,
+        and the number of the attempt to come."""
+        return f"{exc} Retrying in {wait:.1f}s (attempt {attempt + 1} of {max(self.max_attempts, 1)})."

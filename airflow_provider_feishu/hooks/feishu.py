@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import requests
 from airflow.sdk import BaseHook
-from tenacity import Retrying
 
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
@@ -27,9 +26,9 @@ from airflow_provider_feishu.api.errors import (
 from airflow_provider_feishu.api.paging import Steps, drive
 from airflow_provider_feishu.api.receipts import ChatMember, DepartmentUser, MessageReaction, ReadReceipt
 from airflow_provider_feishu.api.results import BatchProgress, BatchSendResult, ReadStats, SentMessage, UrgentResult
-from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
 from airflow_provider_feishu.hooks.rate_limit import Done, shared_thread_pacer
+from airflow_provider_feishu.hooks.retrying import call_with_retries
 from airflow_provider_feishu.hooks.session import SessionOwner
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, read_answer
@@ -153,8 +152,9 @@ class FeishuHook(SessionOwner, BaseHook):
         return request.parse(response.status_code, response.headers, body, secrets=answer_secrets(config, token))
 
     def _exchange_with_retries(self, request: ApiRequest[T], token: str | None) -> T:
-        retrying = Retrying(**tenacity_kwargs(self.config.retry, idempotent=request.idempotent, logger=self.log))
-        return retrying(self._exchange, request, token)
+        return call_with_retries(
+            self._exchange, request, token, policy=self.config.retry, idempotent=request.idempotent, log=self.log
+        )
 
     def call(self, request: ApiRequest[T]) -> T:
         """Send any request built by :mod:`airflow_provider_feishu.api` and return its result.

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying
 
 from airflow_provider_feishu.api import endpoints
 from airflow_provider_feishu.api.endpoints import ApiRequest
@@ -21,7 +20,6 @@ from airflow_provider_feishu.api.errors import FeishuAuthError, FeishuConnection
 from airflow_provider_feishu.api.paging import Steps, adrive
 from airflow_provider_feishu.api.receipts import ChatMember, DepartmentUser, MessageReaction, ReadReceipt
 from airflow_provider_feishu.api.results import BatchProgress, ReadStats, SentMessage
-from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig
 from airflow_provider_feishu.hooks.connection_cache import (
     aconfig_from_conn_id,
@@ -30,6 +28,7 @@ from airflow_provider_feishu.hooks.connection_cache import (
     staggered_start,
 )
 from airflow_provider_feishu.hooks.pool import acquire_async_client, release_async_client
+from airflow_provider_feishu.hooks.retrying import acall_with_retries
 from airflow_provider_feishu.hooks.token_cache import TOKEN_CACHE, answer_secrets
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, aread_answer
 from airflow_provider_feishu.hooks.upload_source import UploadSource, read_upload
@@ -158,8 +157,9 @@ class AsyncFeishuClient:
         return request.parse(response.status_code, response.headers, body, secrets=secrets)
 
     async def _exchange_with_retries(self, request: ApiRequest[T], token: str | None) -> T:
-        retrying = AsyncRetrying(**tenacity_kwargs(self.config.retry, idempotent=request.idempotent, logger=self.log))
-        return await retrying(self._exchange, request, token)
+        return await acall_with_retries(
+            self._exchange, request, token, policy=self.config.retry, idempotent=request.idempotent, log=self.log
+        )
 
     async def call(self, request: ApiRequest[T]) -> T:
         """Send a request with the cached token; on a token-invalid answer, refetch and retry once."""

@@ -20,10 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.sdk import BaseHook
-from tenacity import Retrying
 
 from airflow_provider_feishu.api.errors import FeishuConfigError, FeishuConnectionError, FeishuError
-from airflow_provider_feishu.api.retry_policy import tenacity_kwargs
 from airflow_provider_feishu.api.webhook import (
     WEBHOOK_PER_MINUTE,
     WEBHOOK_PER_SECOND,
@@ -31,6 +29,7 @@ from airflow_provider_feishu.api.webhook import (
     webhook_request,
 )
 from airflow_provider_feishu.hooks.rate_limit import ReservationPacer
+from airflow_provider_feishu.hooks.retrying import acall_with_retries, call_with_retries
 from airflow_provider_feishu.hooks.session import USER_AGENT, SessionOwner
 from airflow_provider_feishu.hooks.transport import ACCEPT_ENCODING, Deadline, aread_answer, read_answer
 from airflow_provider_feishu.hooks.webhook_config import CONN_TYPE, WebhookConfig, webhook_config_from_connection
@@ -251,8 +250,7 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
         """
         config = self.config
         webhook_request(config.token, payload, label=config.label)  # validate before any wait
-        retrying = Retrying(**tenacity_kwargs(config.retry, idempotent=False, logger=self.log))
-        result = retrying(self._exchange, config, payload)
+        result = call_with_retries(self._exchange, config, payload, policy=config.retry, idempotent=False, log=self.log)
         self.log.info("Posted a message (msg_type=%s) to the %s.", payload.get("msg_type"), config.label)
         return result
 
@@ -281,7 +279,6 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
     async def asend(self, payload: Mapping[str, Any]) -> Mapping[str, Any]:
         """:meth:`send` over ``httpx``, for the triggerer and async notifiers; never blocks the loop."""
         import httpx
-        from tenacity import AsyncRetrying
 
         from airflow_provider_feishu.hooks.feishu_async import describe_transport_error
 
@@ -314,8 +311,7 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
                     raise FeishuConnectionError(config.label, failure[0], may_have_arrived=failure[1])
                 return request.parse(response.status_code, response.headers, body, secrets=config.secrets)
 
-            retrying = AsyncRetrying(**tenacity_kwargs(config.retry, idempotent=False, logger=self.log))
-            result: Mapping[str, Any] = await retrying(exchange)
+            result = await acall_with_retries(exchange, policy=config.retry, idempotent=False, log=self.log)
         self.log.info("Posted a message (msg_type=%s) to the %s.", payload.get("msg_type"), config.label)
         return result
 

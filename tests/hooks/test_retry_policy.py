@@ -1,9 +1,10 @@
-"""RetryPolicy: what is retried (reads vs sends), how long to wait, and tenacity wiring."""
+"""RetryPolicy: what is retried (reads vs sends), how long to wait; and the transports' retry loops."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-import tenacity
 
 from airflow_provider_feishu.api.errors import (
     FeishuAPIError,
@@ -18,7 +19,8 @@ from airflow_provider_feishu.api.errors import (
     FeishuServerError,
     FeishuTokenInvalidError,
 )
-from airflow_provider_feishu.api.retry_policy import RetryPolicy, tenacity_kwargs
+from airflow_provider_feishu.api.retry_policy import RetryPolicy
+from airflow_provider_feishu.hooks.retrying import acall_with_retries, call_with_retries
 
 
 def api(cls, **kw):
@@ -155,29 +157,49 @@ class Flaky:
 
 def run(policy: RetryPolicy, fn: Flaky, *, idempotent: bool, logger=None):
     sleeps: list[float] = []
-    retrying = tenacity.Retrying(**tenacity_kwargs(policy, idempotent=idempotent, logger=logger), sleep=sleeps.append)
-    return retrying(fn), sleeps
+    return call_with_retries(fn, policy=policy, idempotent=idempotent, log=logger, sleep=sleeps.append), sleeps
+
+
+def arun(policy: RetryPolicy, fn: Flaky, *, idempotent: bool, logger=None):
+    sleeps: list[float] = []
+
+    async def attempt() -> str:
+        return fn()
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    result = asyncio.run(acall_with_retries(attempt, policy=policy, idempotent=idempotent, log=logger, sleep=sleep))
+    return result, sleeps
+
+
+LOOPS = pytest.mark.parametrize("loop", [run, arun], ids=["sync", "async"])
+
+
+@LOOPS
+@pytest.mark.parametrize("max_attempts", [1, 2, 3, 5])
+def test_stops_after_max_attempts_and_reraises_last_error(loop, max_attempts):
+    errors = [api(FeishuServerError, http_status=500 + i) for i in range(10)]
+    fn = Flaky(*errors)
+    with pytest.raises(FeishuServerError) as info:
+        loop(RetryPolicy(max_attempts=max_attempts), fn, idempotent=True)
+    assert fn.calls == max_attempts
+    assert info.value is errors[max_attempts - 1]  # the last error itself, not a wrapper
 
 
 @pytest.mark.parametrize("max_attempts", [1, 2, 3, 5])
-def test_stops_after_max_attempts_and_reraises_last_error(max_attempts):
-    errors = [api(FeishuServerError, http_status=500 + i) for i in range(10)]
-    fn = Flaky(*errors)
-    sleeps: list[float] = []
-    retrying = tenacity.Retrying(
-        **tenacity_kwargs(RetryPolicy(max_attempts=max_attempts), idempotent=True), sleep=sleeps.append
-    )
-    with pytest.raises(FeishuServerError) as info:
-        retrying(fn)
-    assert fn.calls == max_attempts
+def test_sleeps_once_between_attempts(max_attempts):
+    fn = Flaky(*[api(FeishuServerError, http_status=500)] * (max_attempts - 1))
+    result, sleeps = run(RetryPolicy(max_attempts=max_attempts), fn, idempotent=True)
+    assert result == "ok"
     assert len(sleeps) == max_attempts - 1
-    assert info.value is errors[max_attempts - 1]  # the last error, not a tenacity.RetryError
 
 
-def test_zero_max_attempts_still_tries_once():
+@LOOPS
+def test_zero_max_attempts_still_tries_once(loop):
     fn = Flaky(ERRORS["server_5xx"])
     with pytest.raises(FeishuServerError):
-        run(RetryPolicy(max_attempts=0), fn, idempotent=True)
+        loop(RetryPolicy(max_attempts=0), fn, idempotent=True)
     assert fn.calls == 1
 
 
@@ -200,23 +222,25 @@ def test_zero_max_attempts_still_tries_once():
         ((ERRORS["rate_limit"], ERRORS["server_5xx"]), False, 2, FeishuServerError),
     ],
 )
-def test_attempt_counts(errors, idempotent, calls, outcome):
+@LOOPS
+def test_attempt_counts(loop, errors, idempotent, calls, outcome):
     fn = Flaky(*errors)
     policy = RetryPolicy(max_attempts=5)
     if outcome == "ok":
-        result, sleeps = run(policy, fn, idempotent=idempotent)
+        result, sleeps = loop(policy, fn, idempotent=idempotent)
         assert result == "ok"
         assert len(sleeps) == calls - 1
     else:
         with pytest.raises(outcome):
-            run(policy, fn, idempotent=idempotent)
+            loop(policy, fn, idempotent=idempotent)
     assert fn.calls == calls
 
 
-def test_tenacity_sleeps_follow_the_policy():
+@LOOPS
+def test_sleeps_follow_the_policy(loop):
     fn = Flaky(rate_limited(retry_after=7), ERRORS["server_5xx"], ERRORS["server_5xx"], ERRORS["server_5xx"])
     policy = RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=3.0, max_rate_limit_wait=60.0)
-    result, sleeps = run(policy, fn, idempotent=True)
+    result, sleeps = loop(policy, fn, idempotent=True)
     assert result == "ok"
     assert len(sleeps) == 4
     assert 7.0 <= sleeps[0] <= 8.0  # x-ogw-ratelimit-reset plus at most base_delay of jitter
@@ -225,23 +249,42 @@ def test_tenacity_sleeps_follow_the_policy():
     assert 1.5 <= sleeps[3] <= 3.0
 
 
-def test_each_retry_logs_one_warning():
+@LOOPS
+def test_each_retry_logs_one_warning(loop):
     class Recorder:
         def __init__(self) -> None:
             self.lines: list[str] = []
 
         def warning(self, fmt: str, *args: object) -> None:
-            self.lines.append(fmt % args)
+            self.lines.append(fmt % args if args else fmt)
 
     recorder = Recorder()
     fn = Flaky(ERRORS["server_5xx"], ERRORS["server_5xx"])
-    result, sleeps = run(RetryPolicy(max_attempts=4), fn, idempotent=True, logger=recorder)
+    result, sleeps = loop(RetryPolicy(max_attempts=4), fn, idempotent=True, logger=recorder)
     assert result == "ok"
     assert len(recorder.lines) == 2
     assert recorder.lines[0].endswith(f"Retrying in {sleeps[0]:.1f}s (attempt 2 of 4).")
     assert "attempt 3 of 4" in recorder.lines[1]
 
 
-def test_before_sleep_omitted_by_default():
-    assert "before_sleep" not in tenacity_kwargs(RetryPolicy(), idempotent=True)
-    assert tenacity_kwargs(RetryPolicy(), idempotent=True)["reraise"] is True
+def test_no_logger_no_warning_and_a_final_error_is_not_logged():
+    lines: list[str] = []
+
+    class Recorder:
+        def warning(self, msg: str) -> None:
+            lines.append(msg)
+
+    result, _ = run(RetryPolicy(max_attempts=3), Flaky(ERRORS["server_5xx"]), idempotent=True)
+    assert result == "ok"
+    with pytest.raises(FeishuBadRequestError):
+        run(RetryPolicy(max_attempts=3), Flaky(ERRORS["bad_request"]), idempotent=True, logger=Recorder())
+    assert lines == []  # a final error propagates; only retries are logged
+
+
+def test_after_failure_is_the_whole_decision():
+    policy = RetryPolicy(max_attempts=3, base_delay=2.0, max_delay=8.0)
+    assert policy.after_failure(ERRORS["server_5xx"], 3, idempotent=True) is None  # attempts used up
+    assert policy.after_failure(ERRORS["bad_request"], 1, idempotent=True) is None  # not retryable
+    assert policy.after_failure(ERRORS["server_5xx"], 1, idempotent=False) is None  # a send may have arrived
+    assert policy.after_failure(ERRORS["server_5xx"], 2, idempotent=True, rand=lambda: 1.0) == 4.0
+    assert policy.after_failure(ERRORS["server_5xx"], 2, idempotent=True, rand=lambda: 0.0) == 2.0
