@@ -41,12 +41,34 @@ class FakeTI:
     """Stands in for the task instance in direct execute() calls (only what the operators touch)."""
 
     def __init__(self, **ids):
-        self.dag_id, self.task_id, self.run_id, self.map_index = "d", "t", "r1", -1
+        self.dag_id, self.task_id, self.run_id, self.map_index, self.try_number = "d", "t", "r1", -1, 1
         self.__dict__.update(ids)
         self.pushed: dict[str, object] = {}
 
     def xcom_push(self, key, value):
         self.pushed[key] = value
+
+
+class MemoryTaskStateStore:
+    """Stands in for Airflow 3.3's ``context["task_state_store"]`` in direct execute() calls (get/set/delete
+    of JSON values); under dag.test() the real one (3.3+) or a Variable (3.1, 3.2) is used."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def get(self, key, default=None):
+        return json.loads(json.dumps(self.values[key])) if key in self.values else default
+
+    def set(self, key, value, *, retention=None):
+        self.values[key] = json.loads(json.dumps(value))
+
+    def delete(self, key):
+        self.values.pop(key, None)
+
+
+def batch_context(ti: FakeTI, store: MemoryTaskStateStore | None = None) -> dict[str, object]:
+    """What a batch send's execute() reads of its context: the task instance and its task state store."""
+    return {"ti": ti, "task_state_store": store if store is not None else MemoryTaskStateStore()}
 
 
 def xcom(dag_run, task_id: str, key: str = "return_value"):
@@ -89,7 +111,7 @@ def test_batch_send_logs_invalid_ids_and_pushes_result(emu, capfd):
     good = emu.users[0]["open_id"]
     op = FeishuBatchSendOperator(task_id="t", text="hi", open_ids=[good, "ou_nobody"], department_ids="eng, nope")
     ti = FakeTI()
-    bid = op.execute({"ti": ti})
+    bid = op.execute(batch_context(ti))
     assert bid.startswith("bm-")
     result = ti.pushed["batch_send_result"]
     assert result["invalid_open_ids"] == ["ou_nobody"] and result["invalid_department_ids"] == ["nope"]
@@ -102,7 +124,7 @@ def test_batch_send_fails_without_retry_when_feishu_rejects_every_id(emu):
     op = FeishuBatchSendOperator(task_id="t", text="hi", open_ids=["ou_nobody"], department_ids="nope, od-gone")
     ti = FakeTI()
     with pytest.raises(AirflowFailException) as info:
-        op.execute({"ti": ti})
+        op.execute(batch_context(ti))
     text = str(info.value)
     assert "no valid recipient" in text
     assert "'ou_nobody'" in text and "'nope'" in text and "'od-gone'" in text
@@ -116,7 +138,7 @@ def test_batch_send_fails_at_once_on_a_permanent_error(emu, code):
     op = FeishuBatchSendOperator(task_id="t", text="x", open_ids=[emu.users[0]["open_id"]])
     emu.inject("/open-apis/message/v4/batch_send/", code=code, status=200)
     with pytest.raises(AirflowFailException, match=f"code={code}"):
-        op.execute({"ti": FakeTI()})
+        op.execute(batch_context(FakeTI()))
     assert emu.request_count("batch_send") == 1
 
 
@@ -154,7 +176,7 @@ def test_batch_send_splits_rendered_ids_on_newlines_like_the_notifier(emu):
     op = FeishuBatchSendOperator(task_id="t", text="hi", open_ids="{{ params.ids }}")
     op.open_ids = f"{users[0]}\n{users[1]}\r\n {users[2]},\n"  # as a template renders a multi-line value
     ti = FakeTI()
-    op.execute({"ti": ti})
+    op.execute(batch_context(ti))
     assert ti.pushed["batch_send_result"]["invalid_open_ids"] == []
     emu.advance(10)  # batch delivery is asynchronous
     assert all(emu.delivered(u) for u in users)
@@ -164,7 +186,7 @@ def test_batch_send_rejects_non_string_ids_naming_the_item(emu):
     op = FeishuBatchSendOperator(task_id="t", text="hi", open_ids="{{ params.ids }}")
     op.open_ids = [None, 1, "ou_1"]  # as a native-object template could render it
     with pytest.raises(AirflowFailException, match=r"open_ids\[0\] must be an id string, got NoneType"):
-        op.execute({"ti": FakeTI()})
+        op.execute(batch_context(FakeTI()))
     assert emu.request_count("batch_send") == 0
 
 
