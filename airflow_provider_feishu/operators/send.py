@@ -2,7 +2,8 @@
 
 * :class:`FeishuBatchSendOperator`: one message to many users or departments (message/v4/batch_send);
   returns the batch message id that :class:`~airflow_provider_feishu.sensors.batch_read.FeishuReadThresholdSensor`
-  waits on.
+  waits on. A durable record (``send_record.py``) keeps it to one send per task instance, even
+  across a retry after the worker was killed.
 * :class:`FeishuSendMessageOperator`: one im/v1 message to a user or a chat, with an idempotency
   ``uuid`` derived from the task instance so a retried task never sends twice.
 
@@ -235,6 +236,10 @@ class FeishuBatchSendOperator(_FeishuSendBase):
     The return value (XCom ``return_value``) is the ``bm-...`` id string; the full result, with the
     ids Feishu could not use, is pushed under XCom key ``batch_send_result``. Batch sending is
     asynchronous: wait for reads with ``FeishuReadThresholdSensor``.
+
+    At most one batch per task instance: a record written before sending (Airflow 3.3's task state
+    store, or a Variable on 3.1/3.2) makes a later try return the batch it sent, or fail without
+    sending when the earlier try never learnt whether Feishu accepted it.
 
     :param text: a text message (templated).
     :param post: a rich-text post, as its language map (templated).

@@ -199,6 +199,8 @@ class EmulatorApp:
         if fault is not None and fault.kind == "drop_after":
             await self._drop(send, (status, payload, headers))
             return
+        if fault is not None and fault.kind == "delay_after":
+            await asyncio.sleep(fault.delay)
         if fault is not None and fault.kind == "trickle":
             await self._trickle(receive, send, status, payload, [JSON_CT, *headers], fault.delay)
             return

@@ -7,6 +7,8 @@ Kinds:
 * ``empty_body``     ``status`` (default 200) with an empty body, request not processed.
 * ``malformed_json`` HTTP 200, ``application/json`` header, truncated JSON, request not processed.
 * ``delay``          sleep ``delay`` real seconds, then answer normally.
+* ``delay_after``    process the request (state changes) at once, then sleep ``delay`` real seconds
+                     before answering: a client killed meanwhile never hears that it succeeded.
 * ``drop_before``    close the connection before the request is processed (no state change).
 * ``drop_after``     process the request (state changes), send the response head and part of the
                      body, then abort the connection.
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FAULT_KINDS = frozenset(
-    {"response", "html_502", "empty_body", "malformed_json", "delay", "drop_before", "drop_after",
+    {"response", "html_502", "empty_body", "malformed_json", "delay", "delay_after", "drop_before", "drop_after",
      "expire_token", "redirect", "trickle", "huge_body"}
 )
 

@@ -9,7 +9,9 @@ deadline (skipped, ``soft_fail``).
 
 Then a task sending one im/v1 message is killed with SIGKILL while its request is at Feishu, and
 Airflow retries it: the message is delivered once (the send's ``uuid`` is derived from the task
-instance, the same on every try, and Feishu delivers a uuid once).
+instance, the same on every try, and Feishu delivers a uuid once). Last, a batch send's worker is
+killed after Feishu accepted the batch: the retry finds the operator's record of the unfinished
+send and fails instead of sending the batch again.
 
 The components run as separate processes (what ``airflow standalone`` starts), so one can be killed
 alone. Every process the test started is killed at the end, whatever happened.
@@ -43,6 +45,7 @@ OUTAGE_SECONDS = 30
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(BOOT_SECONDS + 420, method="thread")]
 SEND_DAG_ID = "e2e_crash_send"
+BATCH_DAG_ID = "e2e_crash_batch_send"
 
 
 class Components:
@@ -156,6 +159,20 @@ def dag_parsed(env: dict[str, str], dag_id: str) -> bool:
         return False
 
 
+def kill_task_process(env: dict[str, str], dag_id: str) -> None:
+    """SIGKILL the process running the DAG's only task instance, as an out-of-memory kill would."""
+    rows = query(env, dag_id)
+    assert len(rows) == 1 and rows[0][1] == "running", rows
+    # The task process is titled "airflow worker -- <task instance id>" (Airflow's task runner);
+    # SQLite keeps the id as 32 hex digits.
+    ti_id = str(uuid.UUID(str(rows[0][3])))
+    pids = subprocess.run(["pgrep", "-f", f"airflow worker -- {ti_id}"], capture_output=True, text=True)
+    assert pids.stdout.split(), f"no task process for {ti_id}"
+    for pid in pids.stdout.split():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
 def test_waits_survive_a_killed_triggerer_and_a_feishu_outage(cluster, monkeypatch):
     env, emu, components = cluster
     monkeypatch.setenv("AIRFLOW_CONN_FEISHU_DEFAULT", env["AIRFLOW_CONN_FEISHU_DEFAULT"])
@@ -217,16 +234,7 @@ def test_a_worker_killed_mid_send_delivers_once_after_the_retry(cluster):
     wait_for(
         lambda: emu.request_count("message_create") > sent_before, 120, "the send to reach Feishu", components
     )
-    rows = query(env, SEND_DAG_ID)
-    assert len(rows) == 1 and rows[0][1] == "running", rows
-    # The task process is titled "airflow worker -- <task instance id>" (Airflow's task runner);
-    # SQLite keeps the id as 32 hex digits.
-    ti_id = str(uuid.UUID(str(rows[0][3])))
-    pids = subprocess.run(["pgrep", "-f", f"airflow worker -- {ti_id}"], capture_output=True, text=True)
-    assert pids.stdout.split(), f"no task process for {ti_id}"
-    for pid in pids.stdout.split():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGKILL)
+    kill_task_process(env, SEND_DAG_ID)
 
     def finished() -> tuple | None:
         rows = task_rows(env, SEND_DAG_ID)
@@ -239,3 +247,35 @@ def test_a_worker_killed_mid_send_delivers_once_after_the_retry(cluster):
     assert emu.request_count("message_create") - sent_before == 2  # both tries reached Feishu...
     texts = [m["content"].get("text") for m in emu.delivered(open_id)[before:]]
     assert texts == ["Sent once, whatever happens to the worker"]  # ...and it was delivered once
+
+
+def test_a_worker_killed_mid_batch_send_is_not_sent_again(cluster):
+    env, emu, components = cluster
+    users = [u["open_id"] for u in emu.users[10:13]]
+    sent_before = emu.request_count("batch_send")
+    batches_before = len(emu.batches())
+    # Feishu accepts the batch at once and answers 20 s later: its worker is killed meanwhile.
+    emu.inject("/open-apis/message/v4/batch_send/", kind="delay_after", delay=20)
+    wait_for(lambda: dag_parsed(env, BATCH_DAG_ID), BOOT_SECONDS, "the batch DAG to be parsed", components)
+    airflow(env, "dags", "trigger", BATCH_DAG_ID, "--conf", json.dumps({"open_ids": users}))
+    wait_for(
+        lambda: emu.request_count("batch_send") > sent_before, 120, "the batch send to reach Feishu", components
+    )
+    kill_task_process(env, BATCH_DAG_ID)
+
+    def finished() -> tuple | None:
+        state, tries = task_rows(env, BATCH_DAG_ID).get("send", (None, 0))
+        return (state, tries) if state in ("success", "failed") else None
+
+    state, tries = wait_for(finished, 180, "the batch send task to end", components)
+    # Killed in try 1; try 2 found the record of an unfinished send and failed instead of sending.
+    assert (state, tries) == ("failed", 2), components.tail()
+    assert emu.request_count("batch_send") - sent_before == 1  # the retry sent nothing
+    emu.advance(10)
+    assert len(emu.batches()) - batches_before == 1
+    for user in users:
+        texts = [m["content"].get("text") for m in emu.delivered(user) if m["source"] == "batch"]
+        assert texts == ["A batch sent at most once, whatever happens to the worker"]
+    logs = Path(env["AIRFLOW_HOME"]) / "logs"
+    told = [p for p in logs.rglob("*") if p.is_file() and BATCH_DAG_ID in str(p) and "never learnt" in p.read_text()]
+    assert told, "the failed try's log does not say why it did not send"

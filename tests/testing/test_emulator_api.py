@@ -505,6 +505,17 @@ def test_fault_drop_after_delivers_exactly_once(emu: FeishuEmulator, h: dict[str
     assert len(emu.batches()) == 1
 
 
+def test_fault_delay_after_processes_before_the_client_gives_up(emu: FeishuEmulator, h: dict[str, str]) -> None:
+    # The client times out while the answer waits; the batch exists all the same (the emulator's
+    # stand-in for a worker killed after Feishu accepted its send).
+    emu.inject(BATCH_PATH, kind="delay_after", delay=1.0)
+    with pytest.raises(requests.exceptions.Timeout):
+        requests.post(emu.base_url + BATCH_PATH, headers=h, timeout=0.2,
+                      json={"msg_type": "text", "content": {"text": "x"}, "open_ids": [emu.users[0]["open_id"]]})
+    assert len(emu.batches()) == 1
+    assert emu.request_count("batch_send") == 1
+
+
 def test_fault_expire_token(emu: FeishuEmulator, h: dict[str, str]) -> None:
     emu.inject(BATCH_PATH, kind="expire_token")
     r = batch_send(emu, h, open_ids=[emu.users[0]["open_id"]])
