@@ -22,15 +22,21 @@ def connect(monkeypatch: Any, emu: FeishuEmulator, conn_id: str = "feishu_defaul
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", emu.connection_json(extra={**FAST, **extra}))
 
 
-def connect_wrong_secret(monkeypatch: Any, emu: FeishuEmulator, conn_id: str = "feishu_default") -> None:
-    conn = json.loads(emu.connection_json(extra=FAST))
+def connect_wrong_secret(
+    monkeypatch: Any, emu: FeishuEmulator, conn_id: str = "feishu_default", **extra: Any
+) -> None:
+    conn = json.loads(emu.connection_json(extra={**FAST, **extra}))
     conn["password"] = "definitely-not-the-secret"
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
 
 
-def connect_other_app(monkeypatch: Any, emu: FeishuEmulator, conn_id: str = "feishu_default") -> None:
+def connect_other_app(
+    monkeypatch: Any, emu: FeishuEmulator, conn_id: str = "feishu_default", **extra: Any
+) -> None:
     app_id = emu.apps[OTHER_APP]["app_id"]
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", emu.connection_json(app_id=app_id, extra=FAST))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}", emu.connection_json(app_id=app_id, extra={**FAST, **extra})
+    )
 
 
 def open_ids(emu: FeishuEmulator, n: int) -> list[str]:

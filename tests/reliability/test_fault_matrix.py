@@ -53,6 +53,9 @@ class Fault:
     code: int | None = None  # the code the failure must name
     wait_recovers: bool | None = None  # trigger/sensor outcome; default: hook outcome
     token_fetches: int = 1
+    #: The connection's timeout. Roomy, so that a loaded CI machine never turns a slow loopback
+    #: answer into an extra attempt (and an extra token fetch); short only where a timeout is the fault.
+    timeout: float = 5.0
 
     @property
     def waits_recover(self) -> bool:
@@ -71,7 +74,7 @@ FAULTS: dict[str, Fault] = {
     "malformed-json": Fault({"kind": "malformed_json"}, hook=FeishuProtocolError, wait_recovers=True),
     "drop-before": Fault({"kind": "drop_before"}),
     "drop-after": Fault({"kind": "drop_after"}),
-    "read-timeout": Fault({"kind": "delay", "delay": 0.8}),
+    "read-timeout": Fault({"kind": "delay", "delay": 2.5}, timeout=1.0),
     "token-expired-mid-run": Fault({"kind": "expire_token"}, token_fetches=2),
     "wrong-secret": Fault(setup="wrong_secret", hook=FeishuAuthError, code=10014, token_fetches=1),
     "99991672-no-scope": Fault({"status": 400, "code": 99991672}, hook=FeishuPermissionError, code=99991672),
@@ -89,7 +92,7 @@ def emu():
 
 def arrange(emu: FeishuEmulator, monkeypatch: pytest.MonkeyPatch, fault: Fault) -> str:
     """A fully read batch, then the fault in place; returns the batch id to ask about."""
-    connect(monkeypatch, emu)
+    connect(monkeypatch, emu, timeout=fault.timeout)
     bid = read_batch(emu, 10)
     tokens_before = emu.request_count("tenant_access_token")
     assert tokens_before == 1
@@ -101,9 +104,9 @@ def arrange(emu: FeishuEmulator, monkeypatch: pytest.MonkeyPatch, fault: Fault) 
     if fault.setup == "inject":
         emu.inject(read_user_path(bid), **fault.inject)
     elif fault.setup == "wrong_secret":
-        connect_wrong_secret(monkeypatch, emu)
+        connect_wrong_secret(monkeypatch, emu, timeout=fault.timeout)
     elif fault.setup == "other_app":
-        connect_other_app(monkeypatch, emu)
+        connect_other_app(monkeypatch, emu, timeout=fault.timeout)
     elif fault.setup == "unknown_id":
         bid = UNKNOWN_BATCH
     return bid

@@ -133,7 +133,9 @@ def test_soak(monkeypatch):
             assert "Hint:" in event["message"], event
             assert "code=230027" in event["message"] or "code=99991663" in event["message"], event
     print(f"soak: {polls} polls, {faulted} faulted ({faulted / polls:.1%}), outcomes {by_status}")
-    assert polls >= POLLS * 0.8  # about 10,000 polls happened
+    # About 10,000 polls on an idle machine; a loaded CI machine serves fewer in the fixed run
+    # time. 3,000 still give every fault kind ten or more turns at the 5% rate.
+    assert polls >= 3_000, polls
     assert 0.04 <= faulted / polls <= 0.06 and unused <= 5
     assert by_status.get("error", 0) <= len(PERMANENT) + 2, by_status
     assert by_status.get("reached", 0) >= WAITS // 2
