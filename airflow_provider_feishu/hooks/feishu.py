@@ -27,6 +27,7 @@ from airflow_provider_feishu.api.paging import Steps, drive
 from airflow_provider_feishu.api.receipts import ChatMember, DepartmentUser, MessageReaction, ReadReceipt
 from airflow_provider_feishu.api.results import BatchProgress, BatchSendResult, ReadStats, SentMessage, UrgentResult
 from airflow_provider_feishu.hooks.config import FeishuConnectionConfig, config_from_connection
+from airflow_provider_feishu.hooks.header_deadline import call_deadline
 from airflow_provider_feishu.hooks.rate_limit import Done, shared_thread_pacer
 from airflow_provider_feishu.hooks.retrying import call_with_retries
 from airflow_provider_feishu.hooks.session import SessionOwner
@@ -127,20 +128,23 @@ class FeishuHook(SessionOwner, BaseHook):
         deadline = Deadline(config.timeout)
         status: int | None = None
         try:
-            response = self.session.request(
-                request.method,
-                config.base_url + request.path,
-                params=request.params,
-                json=request.json,
-                data=request.form,
-                files=request.files,
-                headers=headers,
-                timeout=config.timeout,
-                allow_redirects=False,
-                stream=True,
-            )
+            with call_deadline(deadline.at):  # the answer's head too must come within the deadline
+                response = self.session.request(
+                    request.method,
+                    config.base_url + request.path,
+                    params=request.params,
+                    json=request.json,
+                    data=request.form,
+                    files=request.files,
+                    headers=headers,
+                    timeout=config.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
             status = response.status_code
         except requests.RequestException as err:
+            if deadline.remaining() <= 0:
+                raise deadline.expired_error(request.name) from None
             reason, may_have_arrived = describe_transport_error(err, config.timeout)
             # `from None`: the urllib3 chain adds nothing the reason does not say.
             raise FeishuConnectionError(request.name, reason, may_have_arrived=may_have_arrived) from None

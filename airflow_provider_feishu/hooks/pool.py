@@ -146,8 +146,13 @@ def new_session(proxy: str | None) -> requests.Session:
     """A keep-alive session with our User-Agent and ``proxy`` (if any)."""
     import requests
 
+    from airflow_provider_feishu.hooks.header_deadline import HeadDeadlineAdapter
+
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
+    adapter = HeadDeadlineAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     if proxy:
         session.proxies = {"http": proxy, "https": proxy}
     return session
@@ -160,10 +165,10 @@ def shared_session(config: FeishuConnectionConfig) -> requests.Session:
     with _sessions_guard:
         session = _sessions.get(key)
         if session is None:
-            import requests.adapters
+            from airflow_provider_feishu.hooks.header_deadline import HeadDeadlineAdapter
 
             session = _sessions[key] = new_session(config.proxy)
-            adapter = requests.adapters.HTTPAdapter(pool_maxsize=SESSION_POOL_SIZE)
+            adapter = HeadDeadlineAdapter(pool_maxsize=SESSION_POOL_SIZE)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
         return session

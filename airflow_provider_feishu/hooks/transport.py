@@ -33,6 +33,11 @@ class Deadline:
         self._clock = clock
         self._at = clock() + timeout
 
+    @property
+    def at(self) -> float:
+        """The moment itself, on the clock it was made with (``time.monotonic`` by default)."""
+        return self._at
+
     def remaining(self) -> float:
         return self._at - self._clock()
 

@@ -28,6 +28,7 @@ from airflow_provider_feishu.api.webhook import (
     WebhookRequest,
     webhook_request,
 )
+from airflow_provider_feishu.hooks.header_deadline import call_deadline
 from airflow_provider_feishu.hooks.rate_limit import ReservationPacer
 from airflow_provider_feishu.hooks.retrying import acall_with_retries, call_with_retries
 from airflow_provider_feishu.hooks.session import USER_AGENT, SessionOwner
@@ -223,18 +224,21 @@ class FeishuWebhookHook(SessionOwner, BaseHook):
         failure: tuple[str, bool] | None = None
         deadline = Deadline(config.timeout)
         try:
-            response = self.session.post(
-                config.base_url + request.path,
-                json=request.json,
-                headers={"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": ACCEPT_ENCODING},
-                timeout=config.timeout,
-                allow_redirects=False,
-                stream=True,
-            )
+            with call_deadline(deadline.at):  # the answer's head too must come within the deadline
+                response = self.session.post(
+                    config.base_url + request.path,
+                    json=request.json,
+                    headers={"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": ACCEPT_ENCODING},
+                    timeout=config.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
         except requests.RequestException as err:
             from airflow_provider_feishu.hooks.feishu import describe_transport_error
 
             failure = describe_transport_error(err, config.timeout)
+            if deadline.remaining() <= 0:
+                failure = (deadline.expired_error(config.label).reason, True)
         if failure is not None:
             # Raised outside the except block: the requests error (its text holds the URL) is not
             # even kept as __context__.
