@@ -159,6 +159,23 @@ def dag_parsed(env: dict[str, str], dag_id: str) -> bool:
         return False
 
 
+def kill_mid_send(cluster, dag_id: str, conf: dict, api: str) -> tuple[str, int]:
+    """Trigger the DAG's one send task, SIGKILL its worker once the request has reached Feishu (the
+    emulator holds it there), and wait for Airflow's retry to end: its (state, try_number)."""
+    env, emu, components = cluster
+    sent_before = emu.request_count(api)
+    wait_for(lambda: dag_parsed(env, dag_id), BOOT_SECONDS, f"{dag_id} to be parsed", components)
+    airflow(env, "dags", "trigger", dag_id, "--conf", json.dumps(conf))
+    wait_for(lambda: emu.request_count(api) > sent_before, 120, f"the {api} request to reach Feishu", components)
+    kill_task_process(env, dag_id)
+
+    def finished() -> tuple[str, int] | None:
+        state, tries = task_rows(env, dag_id).get("send", (None, 0))
+        return (state, tries) if state in ("success", "failed") else None
+
+    return wait_for(finished, 180, f"the {dag_id} send task to end", components)
+
+
 def kill_task_process(env: dict[str, str], dag_id: str) -> None:
     """SIGKILL the process running the DAG's only task instance, as an out-of-memory kill would."""
     rows = query(env, dag_id)
@@ -223,25 +240,13 @@ def test_waits_survive_a_killed_triggerer_and_a_feishu_outage(cluster, monkeypat
 
 
 def test_a_worker_killed_mid_send_delivers_once_after_the_retry(cluster):
-    env, emu, components = cluster
+    _env, emu, components = cluster
     open_id = emu.users[0]["open_id"]
     before = len(emu.delivered(open_id))
     # The send's first request stays at "Feishu" for 20 s: long enough to kill its worker meanwhile.
     emu.inject("/open-apis/im/v1/messages", kind="delay", delay=20)
     sent_before = emu.request_count("message_create")
-    wait_for(lambda: dag_parsed(env, SEND_DAG_ID), BOOT_SECONDS, "the send DAG to be parsed", components)
-    airflow(env, "dags", "trigger", SEND_DAG_ID, "--conf", json.dumps({"open_id": open_id}))
-    wait_for(
-        lambda: emu.request_count("message_create") > sent_before, 120, "the send to reach Feishu", components
-    )
-    kill_task_process(env, SEND_DAG_ID)
-
-    def finished() -> tuple | None:
-        rows = task_rows(env, SEND_DAG_ID)
-        state, tries = rows.get("send", (None, 0))
-        return (state, tries) if state in ("success", "failed") else None
-
-    state, tries = wait_for(finished, 180, "the send task to end", components)
+    state, tries = kill_mid_send(cluster, SEND_DAG_ID, {"open_id": open_id}, "message_create")
     assert (state, tries) == ("success", 2), components.tail()  # killed in try 1, retried in try 2
     time.sleep(20)  # the first request's delay is over: Feishu has handled it too by now
     assert emu.request_count("message_create") - sent_before == 2  # both tries reached Feishu...
@@ -256,18 +261,7 @@ def test_a_worker_killed_mid_batch_send_is_not_sent_again(cluster):
     batches_before = len(emu.batches())
     # Feishu accepts the batch at once and answers 20 s later: its worker is killed meanwhile.
     emu.inject("/open-apis/message/v4/batch_send/", kind="delay_after", delay=20)
-    wait_for(lambda: dag_parsed(env, BATCH_DAG_ID), BOOT_SECONDS, "the batch DAG to be parsed", components)
-    airflow(env, "dags", "trigger", BATCH_DAG_ID, "--conf", json.dumps({"open_ids": users}))
-    wait_for(
-        lambda: emu.request_count("batch_send") > sent_before, 120, "the batch send to reach Feishu", components
-    )
-    kill_task_process(env, BATCH_DAG_ID)
-
-    def finished() -> tuple | None:
-        state, tries = task_rows(env, BATCH_DAG_ID).get("send", (None, 0))
-        return (state, tries) if state in ("success", "failed") else None
-
-    state, tries = wait_for(finished, 180, "the batch send task to end", components)
+    state, tries = kill_mid_send(cluster, BATCH_DAG_ID, {"open_ids": users}, "batch_send")
     # Killed in try 1; try 2 found the record of an unfinished send and failed instead of sending.
     assert (state, tries) == ("failed", 2), components.tail()
     assert emu.request_count("batch_send") - sent_before == 1  # the retry sent nothing
