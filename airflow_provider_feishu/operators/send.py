@@ -155,19 +155,6 @@ def build_message(
         raise AirflowFailException(str(err)) from None
 
 
-def certainly_not_sent(err: Exception) -> bool:
-    """Whether a failed send certainly did not go out: Feishu refused it with a business code, or the
-    request never left. A server error, a garbled answer or a connection lost after sending may
-    hide a send that Feishu did process."""
-    from airflow_provider_feishu.api import errors
-
-    if isinstance(err, errors.FeishuConnectionError):
-        return not err.may_have_arrived
-    if isinstance(err, (errors.FeishuServerError, errors.FeishuProtocolError)):
-        return False
-    return isinstance(err, (errors.FeishuAPIError, errors.FeishuConfigError))
-
-
 def task_instance_uuid(context: Context) -> str:
     """A stable idempotency key for this task instance: the same on every retry, <= 50 chars."""
     from airflow_provider_feishu.api.endpoints import MAX_UUID_CHARS
@@ -311,7 +298,7 @@ class FeishuBatchSendOperator(_FeishuSendBase):
 
     def execute(self, context: Context) -> str:
         from airflow_provider_feishu.api.errors import FeishuError
-        from airflow_provider_feishu.operators.send_record import SendRecord, SendRecordUnavailable, record_store_for
+        from airflow_provider_feishu.operators.send_record import RECORD_KEY, SendOnce, certainly_not_sent
 
         message = self._build_message()
         recipients: dict[str, Any] = {
@@ -323,20 +310,13 @@ class FeishuBatchSendOperator(_FeishuSendBase):
         payload = message.batch_payload()
         # batch_send has no idempotency key: a durable record, written before sending, is what stops
         # a retry after a killed worker from sending the batch twice (see send_record.py).
-        ti = context["ti"]
-        store = record_store_for(context)
-        try:
-            earlier = store.load()
-        except SendRecordUnavailable as err:
-            raise RuntimeError(f"{err}; nothing was sent (a retry may succeed).") from None
-        if earlier is not None:
-            return self._replay(context, earlier, store)
-        record = SendRecord.sending(ti.try_number)
-        try:
-            store.save(record)
-        except SendRecordUnavailable as err:
-            raise RuntimeError(f"{err}; nothing was sent (a retry may succeed).") from None
-
+        once = SendOnce(context, RECORD_KEY, "batch message", self.log, needs_id=True)
+        earlier = once.earlier()
+        if earlier is not None and earlier.sent_id is not None:
+            if earlier.result:
+                context["ti"].xcom_push(key=BATCH_SEND_RESULT_KEY, value=earlier.result)
+            return earlier.sent_id
+        once.begin()
         counts = ", ".join(f"{len(v)} {k}" for k, v in recipients.items() if v) or "no recipients"
         self.log.info("Sending a %s batch message to %s", message.msg_type, counts)
         try:
@@ -345,31 +325,20 @@ class FeishuBatchSendOperator(_FeishuSendBase):
             )
         except FeishuError as err:
             if not certainly_not_sent(err):
-                # The record stays "sending": a later try (a retry or a clear) will not send again.
-                raise AirflowFailException(
-                    f"{err}. The batch may have been sent; failing without a task retry, which could send it twice. "
-                    f"To send it anyway once you have checked that nobody received it, {store.how_to_remove}, "
-                    "then clear this task."
-                ) from None
-            self._forget(store)  # Feishu refused it before doing anything: nothing went out
+                raise once.unknown_outcome(err) from None
+            once.not_sent()  # Feishu refused it before doing anything: nothing went out
             self._fail_on_permanent(err)
             raise
         context["ti"].xcom_push(key=BATCH_SEND_RESULT_KEY, value=result.to_dict())
         rejected = rejected_recipients(recipients, result)
         if rejected:
-            self._forget(store)  # it reached nobody: a corrected send must not be blocked
+            once.not_sent()  # it reached nobody: a corrected send must not be blocked
             raise AirflowFailException(
                 f"Feishu accepted batch message {result.batch_message_id} but found no valid recipient: it rejected "
                 f"every id ({rejected}). Check the ids: department ids (or open_department_ids od-...) and user ids "
                 "of this tenant, visible to this app; nobody will receive or read this batch."
             )
-        if store.keeps_sent_records:
-            try:
-                store.save(record.sent(result.batch_message_id, result.to_dict()))
-            except SendRecordUnavailable as err:
-                self.log.warning("%s; a later try of this task will refuse to send instead of replaying.", err)
-        else:
-            self._forget(store)
+        once.sent(result.batch_message_id, result.to_dict())
         if result.invalid_count:
             self.log.warning(
                 "Feishu could not use %d of the ids (%d departments, %d open_ids, %d user_ids, %d union_ids); "
@@ -383,37 +352,6 @@ class FeishuBatchSendOperator(_FeishuSendBase):
             )
         self.log.info("Batch message %s accepted", result.batch_message_id)
         return result.batch_message_id
-
-    def _replay(self, context: Context, earlier: Any, store: Any) -> str:
-        """A try that finds an earlier try's record: return what it sent, or refuse to guess."""
-        if earlier.state == "sent":
-            self.log.warning(
-                "Try %s of this task instance already sent batch message %s (%s); returning it without sending "
-                "again. To send a new batch, %s, then clear this task.",
-                earlier.try_number,
-                earlier.batch_message_id,
-                earlier.at,
-                store.how_to_remove,
-            )
-            if earlier.result:
-                context["ti"].xcom_push(key=BATCH_SEND_RESULT_KEY, value=earlier.result)
-            return earlier.batch_message_id
-        raise AirflowFailException(
-            f"Try {earlier.try_number or '?'} of this task instance began sending this batch at {earlier.at} and never "
-            "learnt whether Feishu accepted it (its worker was killed, or its answer was lost), so this try does "
-            "not send it again: batch_send has no idempotency key, and a second send would deliver it twice. "
-            "Check in Feishu whether the recipients got it. To send it anyway, "
-            f"{store.how_to_remove}, then clear this task. (The record: the {store.where}.)"
-        )
-
-    def _forget(self, store: Any) -> None:
-        """Drop the record of a send whose outcome is known not to need it."""
-        from airflow_provider_feishu.operators.send_record import SendRecordUnavailable
-
-        try:
-            store.remove()
-        except SendRecordUnavailable as err:
-            self.log.warning("%s; remove it by hand before the next try of this task.", err)
 
 
 class FeishuSendMessageOperator(_FeishuSendBase):

@@ -35,8 +35,10 @@ class FeishuWebhookOperator(BaseOperator):
 
     The webhook URL and signing secret live only in the connection; no argument takes them.
     A refusal that a retry cannot fix (bad token, bad signature, missing keyword, bad body), and a
-    post whose answer was lost (it may have arrived), fail the task without Airflow retries, so a
-    retry never posts twice. Rate limits and refused connections stay retryable.
+    post whose outcome is unknown (its answer lost or garbled, a server error), fail the task
+    without Airflow retries. Rate limits and refused connections stay retryable. A record written
+    before posting (Airflow 3.3's task state store, or a Variable on 3.1/3.2) keeps it to one post
+    per task instance even when the worker is killed mid-post.
 
     :param feishu_webhook_conn_id: the ``feishu_webhook`` connection. Templated.
     :param text: message text, or the card's markdown body when ``title`` is set. Templated.
@@ -99,21 +101,26 @@ class FeishuWebhookOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> None:
-        from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuError
+        from airflow_provider_feishu.api.errors import FeishuError
+        from airflow_provider_feishu.operators.send_record import WEBHOOK_RECORD_KEY, SendOnce, certainly_not_sent
 
         try:
             message = self.build_message()
         except ValueError as err:
             raise AirflowFailException(f"Cannot build the Feishu message: {err}") from None
+        # A webhook post has no idempotency key: a durable record, written before posting, stops a
+        # retry after a killed worker from posting twice (see send_record.py).
+        once = SendOnce(context, WEBHOOK_RECORD_KEY, "webhook message", self.log)
+        if once.earlier() is not None:
+            return
+        once.begin()
         try:
             self.hook.send_message(message)
-        except FeishuConnectionError as err:
-            if not err.may_have_arrived:
-                raise  # nothing was posted: an Airflow retry is safe
-            raise AirflowFailException(
-                f"{err}. The message may have been posted; not failing for a retry, which could post it twice."
-            ) from None
         except FeishuError as err:
+            if not certainly_not_sent(err):
+                raise once.unknown_outcome(err) from None
+            once.not_sent()  # refused before anything was posted
             if err.retryable:
-                raise
+                raise  # a rate limit or a refused connection: an Airflow retry is safe
             raise AirflowFailException(str(err)) from None
+        once.sent(None, {})

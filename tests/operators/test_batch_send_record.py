@@ -46,14 +46,14 @@ def test_a_send_leaves_a_sent_record_and_a_later_try_replays_it(emu, capfd):
     store = MemoryTaskStateStore()
     first = operator(emu).execute(batch_context(FakeTI(try_number=1), store))
     record = SendRecord.from_json(store.values[RECORD_KEY])
-    assert (record.state, record.batch_message_id, record.try_number) == ("sent", first, 1)
+    assert (record.state, record.sent_id, record.try_number) == ("sent", first, 1)
 
     again = FakeTI(try_number=2)
     assert operator(emu).execute(batch_context(again, store)) == first
     assert emu.request_count("batch_send") == 1  # nothing sent twice
     assert again.pushed["batch_send_result"]["batch_message_id"] == first  # XCom as the first try left it
     out, err = capfd.readouterr()
-    assert f"already sent batch message {first}" in out + err
+    assert f"already sent batch message {first}" in out + err and "not sending it again" in out + err
     assert "state-store/feishu_batch_send" in out + err  # how to send anew
 
 
@@ -63,7 +63,7 @@ def test_an_unfinished_send_blocks_the_next_try(emu):
     with pytest.raises(AirflowFailException) as info:
         operator(emu).execute(batch_context(FakeTI(try_number=2), store))
     text = str(info.value)
-    assert "Try 1 of this task instance began sending" in text and "never learnt" in text
+    assert "Try 1 of this task instance began sending this batch message" in text and "never learnt" in text
     assert "DELETE /api/v2/dags/d/dagRuns/r1/taskInstances/t/state-store/feishu_batch_send" in text
     assert emu.request_count("batch_send") == 0
 
@@ -194,7 +194,7 @@ def test_a_retry_after_a_try_died_mid_send_fails_without_sending(emu, capfd):
     emu.advance(10)
     assert all(len(emu.delivered(u)) == 1 for u in users)
     out, err = capfd.readouterr()
-    assert "began sending this batch" in out + err and "never learnt" in out + err
+    assert "began sending this batch message" in out + err and "never learnt" in out + err
     record = stored_record(run)  # it stays until a person removes it
     assert record is not None and (record.state, record.try_number) == ("sending", 1)
 

@@ -7,8 +7,10 @@ from datetime import datetime
 
 import pytest
 from airflow.sdk import DAG
+from test_send_operators import FakeTI, MemoryTaskStateStore
 
 from airflow_provider_feishu.api.errors import FeishuRateLimitError
+from airflow_provider_feishu.operators.send_record import WEBHOOK_RECORD_KEY, SendRecord
 from airflow_provider_feishu.operators.webhook import FeishuWebhookOperator
 from airflow_provider_feishu.testing import FeishuEmulator
 from airflow_provider_feishu.version_compat import AirflowFailException
@@ -36,6 +38,8 @@ def emu(monkeypatch):
 
 def run(op: FeishuWebhookOperator, **context) -> None:
     context.setdefault("params", {})
+    context.setdefault("ti", FakeTI())
+    context.setdefault("task_state_store", MemoryTaskStateStore())
     op.render_template_fields(context)
     op.execute(context)
 
@@ -104,9 +108,46 @@ def test_refusal_fails_without_retry(emu):
 
 def test_possibly_delivered_fails_without_retry(emu):
     emu.inject(HOOK_PATH, kind="drop_after")
-    with pytest.raises(AirflowFailException, match="may have been posted"):
+    with pytest.raises(AirflowFailException, match="may have been sent"):
         run(make(text="once"))
     assert len(emu.webhook_messages()) == 1
+
+
+# --- one post per task instance, even across a killed worker (operators/send_record.py) ----------
+
+
+def test_a_post_is_recorded_and_a_later_try_does_not_post_again(emu, capfd):
+    store = MemoryTaskStateStore()
+    run(make(text="once"), ti=FakeTI(try_number=1), task_state_store=store)
+    assert SendRecord.from_json(store.values[WEBHOOK_RECORD_KEY]).state == "sent"
+    run(make(text="once"), ti=FakeTI(try_number=2), task_state_store=store)
+    assert len(emu.webhook_messages()) == 1
+    out, err = capfd.readouterr()
+    assert "already sent this webhook message" in out + err
+
+
+def test_an_unfinished_post_blocks_the_next_try(emu):
+    store = MemoryTaskStateStore()
+    store.set(WEBHOOK_RECORD_KEY, SendRecord.sending(1).to_json())
+    with pytest.raises(AirflowFailException, match=r"began sending this webhook message.*never learnt"):
+        run(make(text="once"), ti=FakeTI(try_number=2), task_state_store=store)
+    assert emu.webhook_messages() == []
+
+
+def test_a_server_error_on_a_post_is_an_unknown_outcome(emu):
+    store = MemoryTaskStateStore()
+    emu.inject(HOOK_PATH, status=500, times=None)
+    with pytest.raises(AirflowFailException, match="may have been sent"):
+        run(make(text="x"), task_state_store=store)
+    assert SendRecord.from_json(store.values[WEBHOOK_RECORD_KEY]).state == "sending"
+
+
+def test_a_refused_post_leaves_no_record(emu):
+    store = MemoryTaskStateStore()
+    emu.inject(HOOK_PATH, times=None, status=200, code=11232, msg="frequency limited")
+    with pytest.raises(FeishuRateLimitError):
+        run(make(text="x"), task_state_store=store)
+    assert WEBHOOK_RECORD_KEY not in store.values  # a retry may post
 
 
 def test_rate_limit_stays_retryable(emu):
