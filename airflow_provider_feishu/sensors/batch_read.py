@@ -62,24 +62,25 @@ def validate_at_parse_time(threshold: Any, min_read_count: Any) -> None:
 
 
 class ReadChecker:
-    """One snapshot per :meth:`check` with a sync hook; remembers the recipient count once known.
-
-    get_progress is asked only until Feishu has scheduled the batch (``valid_user_ids_count > 0``
-    does not change after that), so a steady poke costs one read_user call.
-    """
+    """Drives the sans-IO :class:`~airflow_provider_feishu.api.batch_check.BatchReadTracker` with a
+    sync hook: one snapshot per :meth:`check`, the recipient count remembered once known."""
 
     def __init__(self, hook: FeishuHook, batch_message_id: str, rule: ReadThreshold) -> None:
+        from airflow_provider_feishu.api.batch_check import BatchReadTracker
+
         self.hook = hook
-        self.batch_message_id = batch_message_id
-        self.rule = rule
-        self.valid_user_ids_count = 0
+        self.tracker = BatchReadTracker(batch_message_id, rule)
+
+    @property
+    def batch_message_id(self) -> str:
+        return self.tracker.batch_message_id
+
+    @property
+    def rule(self) -> ReadThreshold:
+        return self.tracker.rule
 
     def check(self) -> ReadVerdict:
-        if self.valid_user_ids_count == 0:
-            progress = self.hook.get_batch_message_progress(self.batch_message_id)
-            self.valid_user_ids_count = progress.valid_user_ids_count
-        stats = self.hook.get_batch_message_read_user(self.batch_message_id)
-        return self.rule.judge(stats.read_count, stats.total_count, self.valid_user_ids_count)
+        return self.hook.run_steps(self.tracker.check())
 
     def failure_reason(self, err: BaseException) -> str:
         """``err`` and the Feishu base URL the check called, for warnings and timeout messages."""
@@ -102,20 +103,21 @@ def recall_recipients(context: Context, checker: ReadChecker) -> Any:
     (Airflow 3.3+; None before, where every poke asks get_progress again)."""
     ctx: Any = context  # the key exists from Airflow 3.3 on
     store = ctx.get("task_state_store")
-    if store is None or checker.valid_user_ids_count:
+    tracker = checker.tracker
+    if store is None or tracker.scheduled:
         return None
     try:
-        checker.valid_user_ids_count = int(store.get(RECIPIENTS_KEY) or 0)
+        tracker.valid_user_ids_count = int(store.get(RECIPIENTS_KEY) or 0)
     except Exception:  # a store that cannot answer only costs the get_progress call
         return None
-    return None if checker.valid_user_ids_count else store
+    return None if tracker.scheduled else store
 
 
 def remember_recipients(store: Any, checker: ReadChecker) -> None:
     """Keep the recipient count for the next reschedule-mode poke once Feishu has scheduled the batch."""
-    if store is not None and checker.valid_user_ids_count:
+    if store is not None and checker.tracker.scheduled:
         with contextlib.suppress(Exception):
-            store.set(RECIPIENTS_KEY, checker.valid_user_ids_count, retention=timedelta(days=2))
+            store.set(RECIPIENTS_KEY, checker.tracker.valid_user_ids_count, retention=timedelta(days=2))
 
 
 def stats_payload(batch_message_id: str, verdict: ReadVerdict, *, reached_at: str | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -27,6 +27,9 @@ from airflow_provider_feishu.threshold import (
     is_permanent_error,
     permanent_error_message,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_feishu.api.batch_check import BatchReadTracker
 
 #: A request still running when the deadline passes gets at most this long to finish.
 FIRST_CHECK_MIN_BUDGET = 10.0
@@ -148,7 +151,7 @@ class FeishuReadThresholdTrigger(BaseTrigger):
             else max(self.poll_interval, 600.0)
         )
         self.feishu_conn_id = feishu_conn_id
-        self._valid_user_ids_count = 0
+        self._tracker: BatchReadTracker | None = None
         self.status_card = status_card
         shown = (status_card or {}).get("counts")
         self._card_pacer = CardPacer(counts=(int(shown[0]), int(shown[1])) if shown else None)
@@ -184,12 +187,14 @@ class FeishuReadThresholdTrigger(BaseTrigger):
         return interval * (1 + 0.1 * random.random())
 
     async def _check(self, client: Any) -> ReadVerdict:
-        """One snapshot: get_progress until the batch is scheduled, then read_user, then the rule."""
-        if self._valid_user_ids_count == 0:
-            progress = await client.get_batch_message_progress(self.batch_message_id)
-            self._valid_user_ids_count = progress.valid_user_ids_count
-        stats = await client.get_batch_message_read_user(self.batch_message_id)
-        return self.rule.judge(stats.read_count, stats.total_count, self._valid_user_ids_count)
+        """One snapshot: drives :class:`BatchReadTracker` (get_progress until scheduled, then read_user)."""
+        if self._tracker is None:
+            # Imported here, not with this module: async_client_class has loaded the protocol package
+            # in a worker thread by now, so this import does not block the triggerer's loop.
+            from airflow_provider_feishu.api.batch_check import BatchReadTracker
+
+            self._tracker = BatchReadTracker(self.batch_message_id, self.rule)
+        return await client.run_steps(self._tracker.check())
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         payload = await self.wait()
