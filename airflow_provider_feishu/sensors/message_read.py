@@ -10,28 +10,16 @@ from __future__ import annotations
 
 import ast
 import json
-import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.exceptions import AirflowException
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import PokeReturnValue
 
-from airflow_provider_feishu.sensors.batch_read import (
-    MIN_TRIGGER_POLL_INTERVAL,
-    rule_from_args,
-    utc_now_iso,
-    validate_at_parse_time,
-)
+from airflow_provider_feishu.sensors.base import FeishuReadSensorBase
+from airflow_provider_feishu.sensors.batch_read import rule_from_args, utc_now_iso, validate_at_parse_time
 from airflow_provider_feishu.threshold import check_failure_reason, is_permanent_error
-from airflow_provider_feishu.version_compat import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    conf,
-)
+from airflow_provider_feishu.version_compat import AirflowFailException, conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,6 +27,7 @@ if TYPE_CHECKING:
     from airflow_provider_feishu.api.read_check import ReadTarget, ReadTracker
     from airflow_provider_feishu.api.read_report import ReadReport
     from airflow_provider_feishu.hooks.feishu import FeishuHook
+    from airflow_provider_feishu.triggers.message_read import FeishuMessageReadTrigger
 
 
 def _blank(value: Any) -> bool:
@@ -149,7 +138,7 @@ def report_payload(report: ReadReport, *, reached_at: str | None) -> dict[str, A
     return out
 
 
-class FeishuMessageReadSensor(MessageTargetArgs, BaseSensorOperator):
+class FeishuMessageReadSensor(MessageTargetArgs, FeishuReadSensorBase):
     """Waits until ``threshold`` of an audience has read an im/v1 message, and says who has not.
 
     Two ways to name the message:
@@ -246,51 +235,17 @@ class FeishuMessageReadSensor(MessageTargetArgs, BaseSensorOperator):
             return PokeReturnValue(is_done=True, xcom_value=report_payload(report, reached_at=utc_now_iso()))
         return False
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        started = time.time()
-        try:
-            first = self.poke(context)
-        except AirflowFailException as err:
-            if self.soft_fail or self.never_fail:  # as BaseSensorOperator.execute does for poke mode
-                raise AirflowSkipException(
-                    f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {err}"
-                ) from err
-            raise
-        if isinstance(first, PokeReturnValue) and first.is_done:
-            return first.xcom_value
+    def trigger(self, **wait: Any) -> FeishuMessageReadTrigger:
         from airflow_provider_feishu.triggers.message_read import FeishuMessageReadTrigger
 
         tracker = self.tracker
-        self.defer(
-            trigger=FeishuMessageReadTrigger(
-                target=tracker.target.to_dict(),
-                threshold=tracker.rule.threshold,
-                min_read_count=tracker.rule.min_read_count,
-                deadline=started + self.timeout,
-                poll_interval=max(self.poke_interval, MIN_TRIGGER_POLL_INTERVAL),
-                exponential_backoff=self.exponential_backoff,
-                max_poll_interval=self.max_wait.total_seconds() if self.max_wait else None,
-                feishu_conn_id=self.feishu_conn_id,
-                **tracker.state(),
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        return FeishuMessageReadTrigger(
+            target=tracker.target.to_dict(),
+            threshold=tracker.rule.threshold,
+            min_read_count=tracker.rule.min_read_count,
+            **wait,
+            **tracker.state(),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Map the trigger's event: reached -> the report; deadline -> timeout (or skip); error -> fail."""
-        status = (event or {}).get("status")
-        message = (event or {}).get("message") or "no message"
-        if status == "reached":
-            assert event is not None
-            self.log.info("%s", message)
-            return dict(event["report"], reached_at=event.get("reached_at"))
-        if status == "deadline":
-            if self.soft_fail:
-                raise AirflowSkipException(message)
-            raise AirflowSensorTimeout(message)
-        if status == "error":
-            raise AirflowFailException(message)
-        raise AirflowException(f"Unexpected trigger event: {event!r:.300}")
+    def result_from_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        return dict(event["report"], reached_at=event.get("reached_at"))
