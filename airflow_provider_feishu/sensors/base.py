@@ -3,16 +3,19 @@
 :class:`ReadWait` is one read check with the error rules every wait follows (a permanent error
 fails the task with what to fix; a transient one is logged with its cause and the Feishu base URL,
 and counts as "not yet"). The read sensors and ``FeishuWaitForReadsOperator`` use it.
-:class:`FeishuReadSensorBase` adds what both sensors do around it: a timeout that quotes the last
-failed check, and the deferrable path (poke once in the worker, then hand the wait to a trigger
-with the sensor's own deadline, and map its event back).
+:class:`FeishuReadSensorBase` adds what both sensors do around it: the poke, with what earlier
+reschedule-mode pokes learnt (:class:`PokeMemory`), a timeout that quotes the last failed check,
+and the deferrable path (poke once in the worker, then hand the wait to a trigger with the
+sensor's own deadline, and map its event back).
 
 Only ``airflow.sdk`` and light modules are imported here: DAG files import the sensors at parse time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 
 #: Smallest poll interval handed to the trigger (a 0 s poke_interval would be a hot loop there).
 MIN_TRIGGER_POLL_INTERVAL = 0.05
+#: How long the task state store keeps what reschedule-mode pokes learnt (longer than most waits).
+MEMORY_RETENTION = timedelta(days=2)
 
 
 class ReadWait:
@@ -96,14 +101,72 @@ class ReadWait:
         return snapshot
 
 
+class PokeMemory:
+    """Reschedule mode: what earlier pokes of this task instance learnt, in the task state store.
+
+    Each reschedule-mode poke is a new process, so without it every poke learns it all again
+    (a batch's recipient count, who has already read). The store exists from Airflow 3.3 on;
+    before, :meth:`open` gives None and every poke starts afresh. A store that cannot answer only
+    costs the requests it would have saved.
+    """
+
+    def __init__(self, store: Any, recalled: dict[str, Any]) -> None:
+        self.store = store
+        #: What the store held for each key when this poke began, then what was last kept.
+        self.recalled = recalled
+
+    @classmethod
+    def open(cls, context: Context, keys: Iterable[str]) -> PokeMemory | None:
+        """The memory of this task instance with ``keys`` read, or None without a (working) store."""
+        ctx: Any = context  # the key exists from Airflow 3.3 on
+        store = ctx.get("task_state_store")
+        if store is None:
+            return None
+        try:
+            return cls(store, {key: store.get(key) for key in keys})
+        except Exception:
+            return None
+
+    def keep(self, learnt: dict[str, Any]) -> None:
+        """Store each value of ``learnt`` that is set and differs from what the store holds."""
+        for key, value in learnt.items():
+            if value and value != self.recalled.get(key):
+                with contextlib.suppress(Exception):
+                    self.store.set(key, value, retention=MEMORY_RETENTION)
+                    self.recalled[key] = value
+
+
 class FeishuReadSensorBase(ReadWait, BaseSensorOperator):
     """A sensor on reads: pokes with :meth:`ReadWait.check_once`, or defers to the trigger of :meth:`trigger`.
 
     A subclass gives, besides what :class:`ReadWait` needs, :meth:`result` (the XCom value of a
-    reached snapshot), :meth:`trigger` and :meth:`result_from_event`; it has ``deferrable``.
+    reached snapshot), :meth:`trigger` and :meth:`result_from_event`, and what reschedule-mode
+    pokes carry (:attr:`memory_keys`, :meth:`learnt`, :meth:`recall`); it has ``deferrable``.
     """
 
     deferrable: bool
+    #: The task state store keys of what one poke learns and the next recalls (reschedule mode).
+    memory_keys: tuple[str, ...] = ()
+    _memory: PokeMemory | None = None
+
+    def learnt(self) -> dict[str, Any]:
+        """What the checks so far learnt, by key of :attr:`memory_keys` (JSON values; empty: nothing)."""
+        return {}
+
+    def recall(self, remembered: dict[str, Any]) -> None:
+        """Start from what an earlier poke learnt (values as stored, None where nothing is)."""
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        if self.mode == "reschedule" and self._memory is None and self.memory_keys:
+            self._memory = PokeMemory.open(context, self.memory_keys)
+            if self._memory is not None:
+                self.recall(dict(self._memory.recalled))
+        snapshot = self.check_once(then="poke again")
+        if self._memory is not None:
+            self._memory.keep(self.learnt())  # also after a transient error: what was learnt stays true
+        if snapshot is not None and snapshot.reached:
+            return PokeReturnValue(is_done=True, xcom_value=self.result(snapshot))
+        return False
 
     def result(self, snapshot: Any) -> dict[str, Any]:
         """The XCom value of a wait that reached the threshold in the worker."""

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, timedelta
+from datetime import UTC
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-
-from airflow.sdk import PokeReturnValue
 
 from airflow_provider_feishu.parse_time import is_template_text
 from airflow_provider_feishu.sensors.base import FeishuReadSensorBase, ReadWait
@@ -21,8 +19,6 @@ from airflow_provider_feishu.threshold import ReadThreshold, ReadVerdict, perman
 from airflow_provider_feishu.version_compat import AirflowFailException, conf
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
     from airflow_provider_feishu.api.batch_check import BatchReadTracker
     from airflow_provider_feishu.triggers.batch_read import FeishuReadThresholdTrigger
 
@@ -84,30 +80,9 @@ class BatchReadWait(ReadWait):
         return permanent_error_message(self.tracker.batch_message_id, err)
 
 
-#: The task state store key where reschedule-mode pokes keep the batch's recipient count.
+#: The task state store key where reschedule-mode pokes keep the batch's recipient count, so a
+#: poke of a batch known to be scheduled costs one read_user, not also get_progress.
 RECIPIENTS_KEY = "feishu_valid_user_ids_count"
-
-
-def recall_recipients(context: Context, tracker: BatchReadTracker) -> Any:
-    """Reschedule mode: start from the recipient count an earlier poke learnt, so a poke of a
-    scheduled batch costs one read_user, not also get_progress. Returns the task state store
-    (Airflow 3.3+; None before, where every poke asks get_progress again)."""
-    ctx: Any = context  # the key exists from Airflow 3.3 on
-    store = ctx.get("task_state_store")
-    if store is None or tracker.scheduled:
-        return None
-    try:
-        tracker.valid_user_ids_count = int(store.get(RECIPIENTS_KEY) or 0)
-    except Exception:  # a store that cannot answer only costs the get_progress call
-        return None
-    return None if tracker.scheduled else store
-
-
-def remember_recipients(store: Any, tracker: BatchReadTracker) -> None:
-    """Keep the recipient count for the next reschedule-mode poke once Feishu has scheduled the batch."""
-    if store is not None and tracker.scheduled:
-        with contextlib.suppress(Exception):
-            store.set(RECIPIENTS_KEY, tracker.valid_user_ids_count, retention=timedelta(days=2))
 
 
 def stats_payload(batch_message_id: str, verdict: ReadVerdict, *, reached_at: str | None) -> dict[str, Any]:
@@ -186,16 +161,17 @@ class FeishuReadThresholdSensor(BatchReadWait, FeishuReadSensorBase):
         self.feishu_conn_id = feishu_conn_id
         self.deferrable = deferrable
 
-    def poke(self, context: Context) -> bool | PokeReturnValue:
+    memory_keys = (RECIPIENTS_KEY,)
+
+    def learnt(self) -> dict[str, Any]:
         tracker = self.tracker
-        store = recall_recipients(context, tracker) if self.mode == "reschedule" else None
-        verdict = self.check_once(then="poke again")
-        if verdict is None:
-            return False
-        remember_recipients(store, tracker)
-        if verdict.reached:
-            return PokeReturnValue(is_done=True, xcom_value=self.result(verdict))
-        return False
+        return {RECIPIENTS_KEY: tracker.valid_user_ids_count} if tracker.scheduled else {}
+
+    def recall(self, remembered: dict[str, Any]) -> None:
+        tracker = self.tracker
+        if not tracker.scheduled:
+            with contextlib.suppress(TypeError, ValueError):  # not a count: get_progress asks again
+                tracker.valid_user_ids_count = int(remembered.get(RECIPIENTS_KEY) or 0)
 
     def result(self, snapshot: ReadVerdict) -> dict[str, Any]:
         return stats_payload(self.tracker.batch_message_id, snapshot, reached_at=utc_now_iso())

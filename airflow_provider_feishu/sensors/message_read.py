@@ -14,16 +14,11 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import PokeReturnValue
-
 from airflow_provider_feishu.sensors.base import FeishuReadSensorBase
 from airflow_provider_feishu.sensors.batch_read import rule_from_args, utc_now_iso, validate_at_parse_time
-from airflow_provider_feishu.threshold import check_failure_reason, is_permanent_error
 from airflow_provider_feishu.version_compat import AirflowFailException, conf
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
     from airflow_provider_feishu.api.read_check import ReadTarget, ReadTracker
     from airflow_provider_feishu.api.read_report import ReadReport
     from airflow_provider_feishu.hooks.feishu import FeishuHook
@@ -131,6 +126,11 @@ class MessageTargetArgs:
         )
 
 
+#: Task state store keys where reschedule-mode pokes keep who has read (acknowledged) a per-person message.
+KNOWN_READ_KEY = "feishu_known_read"
+KNOWN_ACKNOWLEDGED_KEY = "feishu_known_acknowledged"
+
+
 def report_payload(report: ReadReport, *, reached_at: str | None) -> dict[str, Any]:
     """The XCom value of a finished wait: the report, and when the threshold was seen reached."""
     out = report.to_dict()
@@ -148,7 +148,8 @@ class FeishuMessageReadSensor(MessageTargetArgs, FeishuReadSensorBase):
       check, so people who join or leave during the wait are counted as they are then.
     * ``message_ids``: one message per person, ``{person: message_id}``, usually the XCom of
       ``FeishuTrackedSendOperator`` (its whole value works too). Each check asks only about the
-      messages not read yet.
+      messages not read yet; in reschedule mode later pokes remember who had read (Airflow 3.3+,
+      in the task state store).
 
     ``acknowledge="THUMBSUP"`` (any Feishu emoji_type; case matters) counts people who reacted with
     that emoji instead of readers. Each poke logs a line such as
@@ -160,7 +161,8 @@ class FeishuMessageReadSensor(MessageTargetArgs, FeishuReadSensorBase):
 
     Feishu says who read only for the bot's own im/v1 messages, within 7 days, while the bot is in
     the chat; those errors (230012, 230033, 230002) and other permanent ones end the wait at once
-    with what to fix. Transient errors are retried and then count as "not yet".
+    with what to fix. Transient errors are retried and then count as "not yet"; a timeout quotes
+    the last error when the last check failed.
 
     :param message_id: the message in a chat (templated); with ``chat_id``.
     :param chat_id: the chat whose members are the audience (templated).
@@ -217,23 +219,45 @@ class FeishuMessageReadSensor(MessageTargetArgs, FeishuReadSensorBase):
 
         return ReadTracker(self.read_target(), rule_from_args(self.threshold, self.min_read_count))
 
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_feishu.api.errors import FeishuError
+    def check(self) -> ReadReport:
+        return self.hook.run_steps(self.tracker.check())
+
+    @property
+    def subject(self) -> str:
+        return self.tracker.target.describe()
+
+    def cannot_wait_message(self, err: BaseException) -> str:
         from airflow_provider_feishu.api.read_check import cannot_wait_message
 
+        return cannot_wait_message(self.tracker.target, err)
+
+    def result(self, snapshot: ReadReport) -> dict[str, Any]:
+        return report_payload(snapshot, reached_at=utc_now_iso())
+
+    # Reschedule mode: who has read (acknowledged) a per-person message cannot change back, so a
+    # later poke asks only about the others. Kept as {person: message_id}, and recalled only where
+    # the person's message is still the same one.
+    memory_keys = (KNOWN_READ_KEY, KNOWN_ACKNOWLEDGED_KEY)
+
+    def learnt(self) -> dict[str, Any]:
         tracker = self.tracker
-        try:
-            report = self.hook.run_steps(tracker.check())
-        except FeishuError as err:
-            if is_permanent_error(err):
-                raise AirflowFailException(cannot_wait_message(tracker.target, err)) from None
-            reason = check_failure_reason(err, self.hook.config.base_url)
-            self.log.warning("Feishu read check of %s failed; will poke again: %s", tracker.target.describe(), reason)
-            return False
-        self.log.info("%s", report.describe())
-        if report.reached:
-            return PokeReturnValue(is_done=True, xcom_value=report_payload(report, reached_at=utc_now_iso()))
-        return False
+        sent = tracker.target.message_ids
+        if sent is None:  # a chat message: each check lists its readers anew
+            return {}
+        return {
+            KNOWN_READ_KEY: {person: sent[person] for person in sorted(tracker.known_read)},
+            KNOWN_ACKNOWLEDGED_KEY: {person: sent[person] for person in sorted(tracker.known_acknowledged)},
+        }
+
+    def recall(self, remembered: dict[str, Any]) -> None:
+        tracker = self.tracker
+        sent = tracker.target.message_ids
+        if sent is None:
+            return
+        for key, known in ((KNOWN_READ_KEY, tracker.known_read), (KNOWN_ACKNOWLEDGED_KEY, tracker.known_acknowledged)):
+            value = remembered.get(key)
+            if isinstance(value, Mapping):
+                known.update(person for person, mid in value.items() if sent.get(person) == mid)
 
     def trigger(self, **wait: Any) -> FeishuMessageReadTrigger:
         from airflow_provider_feishu.triggers.message_read import FeishuMessageReadTrigger
