@@ -142,6 +142,7 @@ class FeishuReadThresholdSensor(BatchReadWait, FeishuReadSensorBase):
 
     template_fields: Sequence[str] = ("batch_message_id", "threshold", "min_read_count")
     ui_color = "#e0f0ff"
+    memory_keys = (RECIPIENTS_KEY,)
 
     def __init__(
         self,
@@ -160,8 +161,6 @@ class FeishuReadThresholdSensor(BatchReadWait, FeishuReadSensorBase):
         self.min_read_count = min_read_count
         self.feishu_conn_id = feishu_conn_id
         self.deferrable = deferrable
-
-    memory_keys = (RECIPIENTS_KEY,)
 
     def learnt(self) -> dict[str, Any]:
         tracker = self.tracker

@@ -184,6 +184,7 @@ class FeishuMessageReadSensor(MessageTargetArgs, FeishuReadSensorBase):
         "acknowledge",
     )
     ui_color = "#e0f0ff"
+    memory_keys = (KNOWN_READ_KEY, KNOWN_ACKNOWLEDGED_KEY)
 
     def __init__(
         self,
@@ -237,8 +238,6 @@ class FeishuMessageReadSensor(MessageTargetArgs, FeishuReadSensorBase):
     # Reschedule mode: who has read (acknowledged) a per-person message cannot change back, so a
     # later poke asks only about the others. Kept as {person: message_id}, and recalled only where
     # the person's message is still the same one.
-    memory_keys = (KNOWN_READ_KEY, KNOWN_ACKNOWLEDGED_KEY)
-
     def learnt(self) -> dict[str, Any]:
         tracker = self.tracker
         sent = tracker.target.message_ids
