@@ -9,23 +9,21 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.exceptions import AirflowException
 from airflow.sdk import BaseOperator
 
+from airflow_provider_feishu.sensors.base import MIN_TRIGGER_POLL_INTERVAL
 from airflow_provider_feishu.sensors.batch_read import (
-    MIN_TRIGGER_POLL_INTERVAL,
-    ReadChecker,
-    rule_from_args,
+    BatchReadWait,
     stats_from_event,
     stats_payload,
     utc_now_iso,
     validate_at_parse_time,
 )
 from airflow_provider_feishu.status_card import card_timezone
-from airflow_provider_feishu.threshold import ReadVerdict, is_permanent_error, permanent_error_message
+from airflow_provider_feishu.threshold import ReadVerdict
 from airflow_provider_feishu.version_compat import AirflowFailException
 
 try:  # Airflow 3.1+: the SDK has it; older: the standard provider.
@@ -36,7 +34,6 @@ except ImportError:  # pragma: no cover
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_feishu.hooks.feishu import FeishuHook
     from airflow_provider_feishu.operators.live_status import LiveStatusCard
 
 #: The scheduler's trigger timeout is set this much after the trigger's own deadline, so the
@@ -69,7 +66,7 @@ def _task_ids(value: str | Iterable[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
+class FeishuWaitForReadsOperator(BatchReadWait, BaseOperator, BranchMixIn):
     """Waits until a batch message reaches a read threshold or a deadline passes; never fails on the deadline.
 
     Returns (XCom) ``{"batch_message_id", "reached", "status": "reached" | "deadline", "read_count",
@@ -147,8 +144,6 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         self.on_deadline = _task_ids(on_deadline)
         self.deferrable = deferrable
         self.feishu_conn_id = feishu_conn_id
-        #: The cause of the latest check, if it failed: the deadline message quotes it.
-        self._last_error: str | None = None
         card_timezone(status_card_timezone)  # a typo fails at parse time, not at the deadline
         self.status_chat_id = status_chat_id
         self.status_card_title = status_card_title
@@ -159,39 +154,14 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
     def branches(self) -> bool:
         return bool(self.on_reached or self.on_deadline)
 
-    @cached_property
-    def hook(self) -> FeishuHook:
-        from airflow_provider_feishu.hooks.feishu import FeishuHook
-
-        return FeishuHook(feishu_conn_id=self.feishu_conn_id)
-
-    @cached_property
-    def checker(self) -> ReadChecker:
-        bid = self.batch_message_id
-        if not isinstance(bid, str) or not bid.strip() or bid.strip() == "None":
-            raise AirflowFailException(f"batch_message_id rendered to {bid!r}; pass the id returned by the send task.")
-        return ReadChecker(self.hook, bid.strip(), rule_from_args(self.threshold, self.min_read_count))
-
     def _check(self) -> ReadVerdict | None:
         """One snapshot; None after a transient error (logged); permanent errors fail the task."""
-        from airflow_provider_feishu.api.errors import FeishuError
-
         try:
-            verdict = self.checker.check()
-        except FeishuError as err:
-            if is_permanent_error(err):
-                message = permanent_error_message(self.checker.batch_message_id, err)
-                if self._status_card is not None:
-                    self._status_card.finish("error", None, message)
-                raise AirflowFailException(message) from None
-            self._last_error = self.checker.failure_reason(err)
-            self.log.warning(
-                "Feishu read check of %s failed; will check again: %s", self.checker.batch_message_id, self._last_error
-            )
-            return None
-        self._last_error = None
-        self.log.info("%s: %s", self.checker.batch_message_id, verdict.describe())
-        return verdict
+            return self.check_once(then="check again")
+        except AirflowFailException as err:
+            if self._status_card is not None:
+                self._status_card.finish("error", None, str(err))
+            raise
 
     def _interval(self, polls: int) -> float:
         poke_interval = _as_seconds("poke_interval", self.poke_interval)
@@ -205,7 +175,7 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         self.poke_interval = _as_seconds("poke_interval", self.poke_interval)
         deadline_at = started + self.deadline
         verdict = self._check()
-        bid = self.checker.batch_message_id
+        bid = self.tracker.batch_message_id
         self._start_status_card(context, verdict, deadline_at)
         if verdict is not None and verdict.reached:
             return self._finish(context, {**stats_payload(bid, verdict, reached_at=utc_now_iso()), "status": "reached"})
@@ -217,8 +187,8 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
             self.defer(
                 trigger=FeishuReadThresholdTrigger(
                     batch_message_id=bid,
-                    threshold=self.checker.rule.threshold,
-                    min_read_count=self.checker.rule.min_read_count,
+                    threshold=self.tracker.rule.threshold,
+                    min_read_count=self.tracker.rule.min_read_count,
                     deadline=deadline_at,
                     poll_interval=max(self.poke_interval, MIN_TRIGGER_POLL_INTERVAL),
                     exponential_backoff=self.exponential_backoff,
@@ -274,7 +244,7 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         if status not in ("reached", "deadline"):
             raise AirflowException(f"Unexpected trigger event: {event!r:.300}")
         assert event is not None
-        return self._finish(context, {**stats_from_event(event, self.checker.rule), "status": status})
+        return self._finish(context, {**stats_from_event(event, self.tracker.rule), "status": status})
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """A scheduler-side trigger timeout is a deadline too, not a failure."""
@@ -310,7 +280,7 @@ class FeishuWaitForReadsOperator(BaseOperator, BranchMixIn):
         from airflow_provider_feishu.operators.live_status import LiveStatusCard, status_card_uuid
         from airflow_provider_feishu.status_card import target_text
 
-        rule = self.checker.rule
+        rule = self.tracker.rule
         self._status_card = LiveStatusCard(
             hook=self.hook,
             chat_id=str(self.status_chat_id).strip(),

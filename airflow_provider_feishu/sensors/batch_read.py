@@ -8,37 +8,19 @@ Only ``airflow.sdk`` and light modules are imported here: DAG files import this 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Sequence
-from datetime import UTC, timedelta
+from datetime import UTC
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.exceptions import AirflowException
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-
 from airflow_provider_feishu.parse_time import is_template_text
-from airflow_provider_feishu.threshold import (
-    ReadThreshold,
-    ReadVerdict,
-    check_failure_reason,
-    is_permanent_error,
-    permanent_error_message,
-)
-from airflow_provider_feishu.version_compat import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    conf,
-)
+from airflow_provider_feishu.sensors.base import FeishuReadSensorBase, ReadWait
+from airflow_provider_feishu.threshold import ReadThreshold, ReadVerdict, permanent_error_message
+from airflow_provider_feishu.version_compat import AirflowFailException, conf
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
-    from airflow_provider_feishu.hooks.feishu import FeishuHook
-
-#: Smallest poll interval handed to the trigger (a 0 s poke_interval would be a hot loop there).
-MIN_TRIGGER_POLL_INTERVAL = 0.05
+    from airflow_provider_feishu.api.batch_check import BatchReadTracker
+    from airflow_provider_feishu.triggers.batch_read import FeishuReadThresholdTrigger
 
 
 def utc_now_iso() -> str:
@@ -61,61 +43,46 @@ def validate_at_parse_time(threshold: Any, min_read_count: Any) -> None:
         ReadThreshold.parse(threshold, min_read_count)
 
 
-class ReadChecker:
-    """One snapshot per :meth:`check` with a sync hook; remembers the recipient count once known.
+class BatchReadWait(ReadWait):
+    """A wait on a batch message: the arguments that name it and the rule, and the sans-IO
+    :class:`~airflow_provider_feishu.api.batch_check.BatchReadTracker` it drives (one snapshot per
+    check; the recipient count remembered once known). Shared by the sensor and
+    :class:`~airflow_provider_feishu.operators.wait_for_reads.FeishuWaitForReadsOperator`."""
 
-    get_progress is asked only until Feishu has scheduled the batch (``valid_user_ids_count > 0``
-    does not change after that), so a steady poke costs one read_user call.
-    """
+    batch_message_id: str
+    threshold: float | str
+    min_read_count: int | str | None
 
-    def __init__(self, hook: FeishuHook, batch_message_id: str, rule: ReadThreshold) -> None:
-        self.hook = hook
-        self.batch_message_id = batch_message_id
-        self.rule = rule
-        self.valid_user_ids_count = 0
+    @cached_property
+    def tracker(self) -> BatchReadTracker:
+        """The check, from the rendered arguments (a bad value fails the task at once)."""
+        from airflow_provider_feishu.api.batch_check import BatchReadTracker
+
+        bid = self.batch_message_id
+        if not isinstance(bid, str) or not bid.strip() or bid.strip() == "None":
+            raise AirflowFailException(
+                f"batch_message_id rendered to {bid!r}; pass the id returned by the send task, "
+                "e.g. \"{{ ti.xcom_pull(task_ids='send') }}\"."
+            )
+        return BatchReadTracker(bid.strip(), rule_from_args(self.threshold, self.min_read_count))
 
     def check(self) -> ReadVerdict:
-        if self.valid_user_ids_count == 0:
-            progress = self.hook.get_batch_message_progress(self.batch_message_id)
-            self.valid_user_ids_count = progress.valid_user_ids_count
-        stats = self.hook.get_batch_message_read_user(self.batch_message_id)
-        return self.rule.judge(stats.read_count, stats.total_count, self.valid_user_ids_count)
+        return self.hook.run_steps(self.tracker.check())
 
-    def failure_reason(self, err: BaseException) -> str:
-        """``err`` and the Feishu base URL the check called, for warnings and timeout messages."""
-        from airflow_provider_feishu.api.errors import FeishuError
+    @property
+    def subject(self) -> str:
+        return self.tracker.batch_message_id
 
-        try:
-            base_url: str | None = self.hook.config.base_url
-        except FeishuError:  # the connection itself is broken: the error says so
-            base_url = None
-        return check_failure_reason(err, base_url)
+    def describe(self, snapshot: ReadVerdict) -> str:
+        return f"{self.tracker.batch_message_id}: {snapshot.describe()}"
+
+    def cannot_wait_message(self, err: BaseException) -> str:
+        return permanent_error_message(self.tracker.batch_message_id, err)
 
 
-#: The task state store key where reschedule-mode pokes keep the batch's recipient count.
+#: The task state store key where reschedule-mode pokes keep the batch's recipient count, so a
+#: poke of a batch known to be scheduled costs one read_user, not also get_progress.
 RECIPIENTS_KEY = "feishu_valid_user_ids_count"
-
-
-def recall_recipients(context: Context, checker: ReadChecker) -> Any:
-    """Reschedule mode: start from the recipient count an earlier poke learnt, so a poke of a
-    scheduled batch costs one read_user, not also get_progress. Returns the task state store
-    (Airflow 3.3+; None before, where every poke asks get_progress again)."""
-    ctx: Any = context  # the key exists from Airflow 3.3 on
-    store = ctx.get("task_state_store")
-    if store is None or checker.valid_user_ids_count:
-        return None
-    try:
-        checker.valid_user_ids_count = int(store.get(RECIPIENTS_KEY) or 0)
-    except Exception:  # a store that cannot answer only costs the get_progress call
-        return None
-    return None if checker.valid_user_ids_count else store
-
-
-def remember_recipients(store: Any, checker: ReadChecker) -> None:
-    """Keep the recipient count for the next reschedule-mode poke once Feishu has scheduled the batch."""
-    if store is not None and checker.valid_user_ids_count:
-        with contextlib.suppress(Exception):
-            store.set(RECIPIENTS_KEY, checker.valid_user_ids_count, retention=timedelta(days=2))
 
 
 def stats_payload(batch_message_id: str, verdict: ReadVerdict, *, reached_at: str | None) -> dict[str, Any]:
@@ -142,7 +109,7 @@ def stats_from_event(event: dict[str, Any], rule: ReadThreshold) -> dict[str, An
     }
 
 
-class FeishuReadThresholdSensor(BaseSensorOperator):
+class FeishuReadThresholdSensor(BatchReadWait, FeishuReadSensorBase):
     """Waits until a share of a batch message's recipients have read it.
 
     Reached when ``read / recipients >= threshold`` (and ``read >= min_read_count`` if given),
@@ -175,6 +142,7 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("batch_message_id", "threshold", "min_read_count")
     ui_color = "#e0f0ff"
+    memory_keys = (RECIPIENTS_KEY,)
 
     def __init__(
         self,
@@ -193,101 +161,33 @@ class FeishuReadThresholdSensor(BaseSensorOperator):
         self.min_read_count = min_read_count
         self.feishu_conn_id = feishu_conn_id
         self.deferrable = deferrable
-        #: The cause of the latest poke, if it failed: a timeout quotes it.
-        self._last_error: str | None = None
 
-    @cached_property
-    def hook(self) -> FeishuHook:
-        from airflow_provider_feishu.hooks.feishu import FeishuHook
+    def learnt(self) -> dict[str, Any]:
+        tracker = self.tracker
+        return {RECIPIENTS_KEY: tracker.valid_user_ids_count} if tracker.scheduled else {}
 
-        return FeishuHook(feishu_conn_id=self.feishu_conn_id)
+    def recall(self, remembered: dict[str, Any]) -> None:
+        tracker = self.tracker
+        if not tracker.scheduled:
+            with contextlib.suppress(TypeError, ValueError):  # not a count: get_progress asks again
+                tracker.valid_user_ids_count = int(remembered.get(RECIPIENTS_KEY) or 0)
 
-    @cached_property
-    def checker(self) -> ReadChecker:
-        bid = self.batch_message_id
-        if not isinstance(bid, str) or not bid.strip() or bid.strip() == "None":
-            raise AirflowFailException(
-                f"batch_message_id rendered to {bid!r}; pass the id returned by the send task, "
-                "e.g. \"{{ ti.xcom_pull(task_ids='send') }}\"."
-            )
-        return ReadChecker(self.hook, bid.strip(), rule_from_args(self.threshold, self.min_read_count))
+    def result(self, snapshot: ReadVerdict) -> dict[str, Any]:
+        return stats_payload(self.tracker.batch_message_id, snapshot, reached_at=utc_now_iso())
 
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_feishu.api.errors import FeishuError
-
-        checker = self.checker
-        store = recall_recipients(context, checker) if self.mode == "reschedule" else None
-        try:
-            verdict = checker.check()
-            remember_recipients(store, checker)
-        except FeishuError as err:
-            if is_permanent_error(err):
-                raise AirflowFailException(permanent_error_message(checker.batch_message_id, err)) from None
-            self._last_error = checker.failure_reason(err)
-            self.log.warning(
-                "Feishu read check of %s failed; will poke again: %s", checker.batch_message_id, self._last_error
-            )
-            return False
-        self._last_error = None
-        self.log.info("%s: %s", checker.batch_message_id, verdict.describe())
-        if verdict.reached:
-            return PokeReturnValue(
-                is_done=True, xcom_value=stats_payload(checker.batch_message_id, verdict, reached_at=utc_now_iso())
-            )
-        return False
-
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            try:
-                return super().execute(context)
-            except AirflowSensorTimeout as err:
-                if self._last_error is None:
-                    raise
-                raise AirflowSensorTimeout(f"{err} The last check failed; last error: {self._last_error}") from None
-        started = time.time()
-        try:
-            first = self.poke(context)
-        except AirflowFailException as err:
-            if self.soft_fail or self.never_fail:  # as BaseSensorOperator.execute does for poke mode
-                raise AirflowSkipException(
-                    f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {err}"
-                ) from err
-            raise
-        if isinstance(first, PokeReturnValue) and first.is_done:
-            return first.xcom_value
+    def trigger(self, **wait: Any) -> FeishuReadThresholdTrigger:
         from airflow_provider_feishu.triggers.batch_read import FeishuReadThresholdTrigger
 
-        checker = self.checker
-        self.defer(
-            trigger=FeishuReadThresholdTrigger(
-                batch_message_id=checker.batch_message_id,
-                threshold=checker.rule.threshold,
-                min_read_count=checker.rule.min_read_count,
-                deadline=started + self.timeout,
-                poll_interval=max(self.poke_interval, MIN_TRIGGER_POLL_INTERVAL),
-                exponential_backoff=self.exponential_backoff,
-                max_poll_interval=self.max_wait.total_seconds() if self.max_wait else None,
-                feishu_conn_id=self.feishu_conn_id,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        rule = self.tracker.rule
+        return FeishuReadThresholdTrigger(
+            batch_message_id=self.tracker.batch_message_id,
+            threshold=rule.threshold,
+            min_read_count=rule.min_read_count,
+            **wait,
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Map the trigger's event: reached -> the stats; deadline -> timeout (or skip); error -> fail."""
-        status = (event or {}).get("status")
-        message = (event or {}).get("message") or "no message"
-        if status == "reached":
-            assert event is not None
-            self.log.info("%s", message)
-            return stats_from_event(event, self.checker.rule)
-        if status == "deadline":
-            if self.soft_fail:
-                raise AirflowSkipException(message)
-            raise AirflowSensorTimeout(message)
-        if status == "error":
-            raise AirflowFailException(message)
-        raise AirflowException(f"Unexpected trigger event: {event!r:.300}")
+    def result_from_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        return stats_from_event(event, self.tracker.rule)
 
 
 #: The name issue 4 uses.

@@ -10,35 +10,19 @@ from __future__ import annotations
 
 import ast
 import json
-import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.exceptions import AirflowException
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
-
-from airflow_provider_feishu.sensors.batch_read import (
-    MIN_TRIGGER_POLL_INTERVAL,
-    rule_from_args,
-    utc_now_iso,
-    validate_at_parse_time,
-)
-from airflow_provider_feishu.threshold import check_failure_reason, is_permanent_error
-from airflow_provider_feishu.version_compat import (
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    conf,
-)
+from airflow_provider_feishu.sensors.base import FeishuReadSensorBase
+from airflow_provider_feishu.sensors.batch_read import rule_from_args, utc_now_iso, validate_at_parse_time
+from airflow_provider_feishu.version_compat import AirflowFailException, conf
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
     from airflow_provider_feishu.api.read_check import ReadTarget, ReadTracker
     from airflow_provider_feishu.api.read_report import ReadReport
     from airflow_provider_feishu.hooks.feishu import FeishuHook
+    from airflow_provider_feishu.triggers.message_read import FeishuMessageReadTrigger
 
 
 def _blank(value: Any) -> bool:
@@ -142,6 +126,11 @@ class MessageTargetArgs:
         )
 
 
+#: Task state store keys where reschedule-mode pokes keep who has read (acknowledged) a per-person message.
+KNOWN_READ_KEY = "feishu_known_read"
+KNOWN_ACKNOWLEDGED_KEY = "feishu_known_acknowledged"
+
+
 def report_payload(report: ReadReport, *, reached_at: str | None) -> dict[str, Any]:
     """The XCom value of a finished wait: the report, and when the threshold was seen reached."""
     out = report.to_dict()
@@ -149,7 +138,7 @@ def report_payload(report: ReadReport, *, reached_at: str | None) -> dict[str, A
     return out
 
 
-class FeishuMessageReadSensor(MessageTargetArgs, BaseSensorOperator):
+class FeishuMessageReadSensor(MessageTargetArgs, FeishuReadSensorBase):
     """Waits until ``threshold`` of an audience has read an im/v1 message, and says who has not.
 
     Two ways to name the message:
@@ -159,7 +148,8 @@ class FeishuMessageReadSensor(MessageTargetArgs, BaseSensorOperator):
       check, so people who join or leave during the wait are counted as they are then.
     * ``message_ids``: one message per person, ``{person: message_id}``, usually the XCom of
       ``FeishuTrackedSendOperator`` (its whole value works too). Each check asks only about the
-      messages not read yet.
+      messages not read yet; in reschedule mode later pokes remember who had read (Airflow 3.3+,
+      in the task state store).
 
     ``acknowledge="THUMBSUP"`` (any Feishu emoji_type; case matters) counts people who reacted with
     that emoji instead of readers. Each poke logs a line such as
@@ -171,7 +161,8 @@ class FeishuMessageReadSensor(MessageTargetArgs, BaseSensorOperator):
 
     Feishu says who read only for the bot's own im/v1 messages, within 7 days, while the bot is in
     the chat; those errors (230012, 230033, 230002) and other permanent ones end the wait at once
-    with what to fix. Transient errors are retried and then count as "not yet".
+    with what to fix. Transient errors are retried and then count as "not yet"; a timeout quotes
+    the last error when the last check failed.
 
     :param message_id: the message in a chat (templated); with ``chat_id``.
     :param chat_id: the chat whose members are the audience (templated).
@@ -193,6 +184,7 @@ class FeishuMessageReadSensor(MessageTargetArgs, BaseSensorOperator):
         "acknowledge",
     )
     ui_color = "#e0f0ff"
+    memory_keys = (KNOWN_READ_KEY, KNOWN_ACKNOWLEDGED_KEY)
 
     def __init__(
         self,
@@ -228,69 +220,55 @@ class FeishuMessageReadSensor(MessageTargetArgs, BaseSensorOperator):
 
         return ReadTracker(self.read_target(), rule_from_args(self.threshold, self.min_read_count))
 
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_feishu.api.errors import FeishuError
+    def check(self) -> ReadReport:
+        return self.hook.run_steps(self.tracker.check())
+
+    @property
+    def subject(self) -> str:
+        return self.tracker.target.describe()
+
+    def cannot_wait_message(self, err: BaseException) -> str:
         from airflow_provider_feishu.api.read_check import cannot_wait_message
 
-        tracker = self.tracker
-        try:
-            report = self.hook.run_steps(tracker.check())
-        except FeishuError as err:
-            if is_permanent_error(err):
-                raise AirflowFailException(cannot_wait_message(tracker.target, err)) from None
-            reason = check_failure_reason(err, self.hook.config.base_url)
-            self.log.warning("Feishu read check of %s failed; will poke again: %s", tracker.target.describe(), reason)
-            return False
-        self.log.info("%s", report.describe())
-        if report.reached:
-            return PokeReturnValue(is_done=True, xcom_value=report_payload(report, reached_at=utc_now_iso()))
-        return False
+        return cannot_wait_message(self.tracker.target, err)
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        started = time.time()
-        try:
-            first = self.poke(context)
-        except AirflowFailException as err:
-            if self.soft_fail or self.never_fail:  # as BaseSensorOperator.execute does for poke mode
-                raise AirflowSkipException(
-                    f"Skipping ({'soft_fail' if self.soft_fail else 'never_fail'}): {err}"
-                ) from err
-            raise
-        if isinstance(first, PokeReturnValue) and first.is_done:
-            return first.xcom_value
+    def result(self, snapshot: ReadReport) -> dict[str, Any]:
+        return report_payload(snapshot, reached_at=utc_now_iso())
+
+    # Reschedule mode: who has read (acknowledged) a per-person message cannot change back, so a
+    # later poke asks only about the others. Kept as {person: message_id}, and recalled only where
+    # the person's message is still the same one.
+    def learnt(self) -> dict[str, Any]:
+        tracker = self.tracker
+        sent = tracker.target.message_ids
+        if sent is None:  # a chat message: each check lists its readers anew
+            return {}
+        return {
+            KNOWN_READ_KEY: {person: sent[person] for person in sorted(tracker.known_read)},
+            KNOWN_ACKNOWLEDGED_KEY: {person: sent[person] for person in sorted(tracker.known_acknowledged)},
+        }
+
+    def recall(self, remembered: dict[str, Any]) -> None:
+        tracker = self.tracker
+        sent = tracker.target.message_ids
+        if sent is None:
+            return
+        for key, known in ((KNOWN_READ_KEY, tracker.known_read), (KNOWN_ACKNOWLEDGED_KEY, tracker.known_acknowledged)):
+            value = remembered.get(key)
+            if isinstance(value, Mapping):
+                known.update(person for person, mid in value.items() if sent.get(person) == mid)
+
+    def trigger(self, **wait: Any) -> FeishuMessageReadTrigger:
         from airflow_provider_feishu.triggers.message_read import FeishuMessageReadTrigger
 
         tracker = self.tracker
-        self.defer(
-            trigger=FeishuMessageReadTrigger(
-                target=tracker.target.to_dict(),
-                threshold=tracker.rule.threshold,
-                min_read_count=tracker.rule.min_read_count,
-                deadline=started + self.timeout,
-                poll_interval=max(self.poke_interval, MIN_TRIGGER_POLL_INTERVAL),
-                exponential_backoff=self.exponential_backoff,
-                max_poll_interval=self.max_wait.total_seconds() if self.max_wait else None,
-                feishu_conn_id=self.feishu_conn_id,
-                **tracker.state(),
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        return FeishuMessageReadTrigger(
+            target=tracker.target.to_dict(),
+            threshold=tracker.rule.threshold,
+            min_read_count=tracker.rule.min_read_count,
+            **wait,
+            **tracker.state(),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Map the trigger's event: reached -> the report; deadline -> timeout (or skip); error -> fail."""
-        status = (event or {}).get("status")
-        message = (event or {}).get("message") or "no message"
-        if status == "reached":
-            assert event is not None
-            self.log.info("%s", message)
-            return dict(event["report"], reached_at=event.get("reached_at"))
-        if status == "deadline":
-            if self.soft_fail:
-                raise AirflowSkipException(message)
-            raise AirflowSensorTimeout(message)
-        if status == "error":
-            raise AirflowFailException(message)
-        raise AirflowException(f"Unexpected trigger event: {event!r:.300}")
+    def result_from_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        return dict(event["report"], reached_at=event.get("reached_at"))

@@ -122,3 +122,16 @@ with DAG(
         task_id="wait", message_ids=tracked.output, threshold="{{ params.threshold }}", poke_interval=0.5, timeout=30
     )
 dags[dag.dag_id] = dag
+
+
+# Reschedule mode with room for several pokes: each poke starts from what earlier pokes learnt.
+with DAG("read_people_reschedule", params={"message_ids": None, "threshold": 0.8}, **COMMON) as dag:
+    FeishuMessageReadSensor(
+        task_id="wait",
+        message_ids="{{ params.message_ids }}",
+        threshold="{{ params.threshold }}",
+        mode="reschedule",
+        poke_interval=2,
+        timeout=60,
+    )
+dags[dag.dag_id] = dag

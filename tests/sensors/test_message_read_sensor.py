@@ -204,3 +204,76 @@ def test_bad_arguments_are_refused_when_the_dag_is_parsed():
         FeishuMessageReadSensor(task_id="w", message_id="om_1", threshold=0.8)
     with pytest.raises(ValueError, match=r"write 0\.8 for 80%"):
         FeishuMessageReadSensor(task_id="w2", message_ids={"a": "om_1"}, threshold=80)
+
+
+# --- reschedule mode carries who has read; a timeout says why the last check failed -------------
+
+
+def read_users_asked(emu: FeishuEmulator) -> list[str]:
+    return [e[2].split("/")[-2] for e in emu.requests_log if e[2].endswith("/read_users")]
+
+
+def test_reschedule_pokes_ask_only_about_people_not_yet_known_to_have_read(quiet_emu):
+    """Each reschedule poke is a new process; who had read travels in the task state store
+    (Airflow 3.3+), so a later poke asks only about the others."""
+    hook = FeishuHook()
+    people = [u["open_id"] for u in quiet_emu.users[:10]]
+    ids = {p: hook.send_message(p, "text", {"text": "hi"}).message_id for p in people}
+    for p in people[:6]:
+        quiet_emu.mark_message_read(ids[p])  # 6/10 before the wait: below 80%
+    # Two more read once the first poke has asked about all ten (the first poke saw them unread).
+    when(
+        lambda: quiet_emu.request_count("read_users") >= 10,
+        lambda: [quiet_emu.mark_message_read(ids[p]) for p in people[6:8]],
+    )
+    run = DAGS["read_people_reschedule"].test(run_conf={"message_ids": ids, "threshold": 0.8})
+    assert states(run) == {"wait": "success"}
+    report = xcom(run, "wait")
+    assert report["read_count"] == 8 and report["unread"] == people[8:]
+    asked = read_users_asked(quiet_emu)
+    assert asked[:10] == [ids[p] for p in people]  # the first poke asks about everyone
+    try:
+        from airflow.sdk.execution_time.context import TaskStateStoreAccessor  # noqa: F401
+    except ImportError:  # Airflow < 3.3: no task state store, every poke asks about everyone again
+        assert asked[10:] == [ids[p] for p in people]
+    else:
+        assert asked[10:] == [ids[p] for p in people[6:]]  # the second poke: only the four not known to have read
+
+
+def test_a_recalled_reader_counts_only_for_the_same_message(quiet_emu):
+    """A person remembered as having read a message that is no longer theirs (sent again) is asked again."""
+    from airflow_provider_feishu.sensors.message_read import FeishuMessageReadSensor
+
+    hook = FeishuHook()
+    people = [u["open_id"] for u in quiet_emu.users[:3]]
+    ids = {p: hook.send_message(p, "text", {"text": "hi"}).message_id for p in people}
+
+    class Store(dict):
+        def set(self, key, value, *, retention=None):
+            self[key] = value
+
+    store = Store(feishu_known_read={people[0]: ids[people[0]], people[1]: "om_an_older_message"})
+    sensor = FeishuMessageReadSensor(task_id="w", message_ids=ids, threshold=1.0, mode="reschedule")
+    assert sensor.poke({"task_state_store": store}) is False
+    assert read_users_asked(quiet_emu) == [ids[people[1]], ids[people[2]]]
+    quiet_emu.mark_message_read(ids[people[2]])
+    assert sensor.poke({"task_state_store": store}) is False
+    assert store["feishu_known_read"] == {people[0]: ids[people[0]], people[2]: ids[people[2]]}
+
+
+def test_timeout_quotes_the_last_error(unreachable_connection, capfd, caplog):
+    from airflow_provider_feishu.sensors.message_read import FeishuMessageReadSensor
+    from airflow_provider_feishu.version_compat import AirflowSensorTimeout
+
+    sensor = FeishuMessageReadSensor(
+        task_id="w", message_id="om_1", chat_id="oc_1", threshold=0.5, mode="poke", timeout=0.2, poke_interval=0.05
+    )
+    with pytest.raises(AirflowSensorTimeout) as info:
+        sensor.execute(context={})
+    message = str(info.value)
+    assert "last error: Feishu tenant_access_token failed: could not connect (refused or unreachable)" in message
+    assert unreachable_connection.url in message
+    logs = task_logs(capfd, caplog)
+    warning = next(line for line in logs.splitlines() if "could not connect" in line)
+    assert "message om_1 in chat oc_1" in warning and unreachable_connection.url in warning
+    assert unreachable_connection.secret not in logs + message
