@@ -2,7 +2,8 @@
 
 Unit tests need no database. Tests that run DAGs use the ``airflow_db`` fixture, which resets
 the SQLite metadata DB once per session; DAG files live in ``tests/dags`` (Airflow only runs
-DAGs from its dags folder, see shared/reference/airflow3-conventions.md §5).
+DAGs from its dags folder: a DAG defined elsewhere fails with "the dag is not serialized", as in
+apache/airflow#60860).
 """
 
 from __future__ import annotations
