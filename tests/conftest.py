@@ -30,6 +30,20 @@ for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROX
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 
+#: Tests that start a real Airflow (``airflow standalone`` or its components) and Chromium. Under
+#: pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) they form one group, run by one worker
+#: one after the other: two Airflows at once would starve each other (and the crash tests' clocks)
+#: on two cores. They mostly wait on Airflow, so the other worker runs the rest meanwhile.
+AIRFLOW_PROCESS_DIRS = (TESTS_DIR / "e2e", TESTS_DIR / "browser")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(folder in item.path.parents for folder in AIRFLOW_PROCESS_DIRS):
+            item.add_marker(pytest.mark.xdist_group("airflow_processes"))
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A fresh SQLite metadata DB for tests that run DAGs (about 2-3 s, once per session)."""
