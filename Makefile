@@ -6,6 +6,15 @@ BIN := $(VENV)/bin
 AIRFLOW_VERSION ?= 3.3.2
 STAMP := $(VENV)/.installed-airflow-$(AIRFLOW_VERSION)
 PYTEST_ARGS ?=
+# pytest runs on two workers (pytest-xdist): the tests that start a real Airflow (tests/e2e,
+# tests/browser) form one group that one worker runs in turn, mostly waiting on Airflow, while the
+# other worker takes the rest (tests/conftest.py). About halves the suite on 2 cores; CI's budget
+# is 40 minutes for install, lint, both suites and the docs. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+# On the oldest Airflow, leave out the tests marked one_airflow (their behaviour does not depend on
+# the Airflow version, e.g. the docs site): CI runs them once, on AIRFLOW_VERSION.
+OLDEST_MARKERS ?= not one_airflow
 # The oldest Airflow line pyproject allows, in its own venv, with pins that Airflow 3.1 ran on.
 # 3.1.8, not 3.1.0: 3.1.0's dag.test() fails ("the dag is not serialized"); see the constraints file.
 OLDEST_AIRFLOW_VERSION ?= 3.1.8
@@ -32,7 +41,7 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 ## make browser: Debian's chromium and chromium-driver for tests/browser (apt-get; quick when present).
 browser:
@@ -59,9 +68,9 @@ $(STAMP_OLDEST): pyproject.toml $(OLDEST_CONSTRAINTS)
 	touch $@
 
 ## make test-oldest: the pytest suite again, on the oldest Airflow pyproject allows, in .venv-oldest
-## (ruff and mypy run once, in `make test`).
+## (ruff and mypy run once, in `make test`; so do the tests marked one_airflow).
 test-oldest: $(STAMP_OLDEST) browser
-	$(BIN_OLDEST)/python -m pytest $(PYTEST_ARGS)
+	$(BIN_OLDEST)/python -m pytest $(XDIST) -m "$(OLDEST_MARKERS)" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV_OLDEST) build dist *.egg-info .mypy_cache .ruff_cache

@@ -76,6 +76,15 @@ FEISHU_CONN_FIELDS: dict[str, Any] = {
         "description": "Longest wait honoured from Feishu's x-ogw-ratelimit-reset before retrying. Default: 60.",
         "schema": {"type": ["number", "null"], "minimum": 0},
     },
+    # A fraction, not a count: the hook refuses 0 and anything above 1 (hooks/config.py).
+    "rate_limit_share": {
+        "label": "Rate-limit share (fraction)",
+        "description": (
+            "Pins this process's fraction of the two rate limits above, e.g. 0.33 on each of three triggerers. "
+            "Empty: each process learns its share from Feishu's 429 answers."
+        ),
+        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
+    },
 }
 
 

@@ -1,6 +1,7 @@
 """Message builders: text, rich-text post and interactive card, shaped for each Feishu API.
 
-The same message travels in different shapes (feishu-api.md §9):
+The same message travels in different shapes (Feishu docs: 发送消息内容结构, whose examples apply to im/v1
+only, and 批量发送消息 for batch_send):
 
 * ``message/v4/batch_send`` and custom-bot webhooks take JSON *objects*: text and post go in
   ``content`` (post wrapped as ``{"post": {lang: ...}}``), a card goes in a top-level ``card``.

@@ -2,7 +2,8 @@
 
 Unit tests need no database. Tests that run DAGs use the ``airflow_db`` fixture, which resets
 the SQLite metadata DB once per session; DAG files live in ``tests/dags`` (Airflow only runs
-DAGs from its dags folder, see shared/reference/airflow3-conventions.md §5).
+DAGs from its dags folder: a DAG defined elsewhere fails with "the dag is not serialized", as in
+apache/airflow#60860).
 """
 
 from __future__ import annotations
@@ -27,6 +28,20 @@ os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "")
 for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(_var, None)
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+
+#: Tests that start a real Airflow (``airflow standalone`` or its components) and Chromium. Under
+#: pytest-xdist (``make test`` runs ``-n 2 --dist loadgroup``) they form one group, run by one worker
+#: one after the other: two Airflows at once would starve each other (and the crash tests' clocks)
+#: on two cores. They mostly wait on Airflow, so the other worker runs the rest meanwhile.
+AIRFLOW_PROCESS_DIRS = (TESTS_DIR / "e2e", TESTS_DIR / "browser")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(folder in item.path.parents for folder in AIRFLOW_PROCESS_DIRS):
+            item.add_marker(pytest.mark.xdist_group("airflow_processes"))
 
 
 @pytest.fixture(scope="session")

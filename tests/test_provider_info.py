@@ -85,6 +85,26 @@ def test_extra_fields_start_empty_and_state_the_hooks_defaults():
     assert checked == 9  # 7 feishu + 2 webhook fields with a numeric default
 
 
+@pytest.mark.parametrize("share", [0, 0.33, 1, 1.5, -0.5])
+def test_rate_limit_share_field_admits_what_the_hook_accepts(share):
+    """The form's field for ``rate_limit_share`` allows exactly the fractions the hook takes, (0, 1]."""
+    from airflow.sdk import Connection
+
+    from airflow_provider_feishu.api.errors import FeishuConfigError
+    from airflow_provider_feishu.hooks.config import config_from_connection
+
+    spec = get_provider_info()["connection-types"][0]["conn-fields"]["rate_limit_share"]
+    assert "share" in spec["label"].lower() and "429" in spec["description"]
+    form_allows = jsonschema.Draft202012Validator(spec["schema"]).is_valid(share)
+    extra = json.dumps({"rate_limit_share": share})
+    conn = Connection(conn_id="c", conn_type="feishu", login="cli_x", password="s", extra=extra)
+    try:
+        hook_share = config_from_connection(conn).rate_limit_share
+    except FeishuConfigError:
+        hook_share = None
+    assert form_allows == (hook_share == share)
+
+
 def test_providers_manager_sees_the_connection_type():
     from airflow.providers_manager import ProvidersManager
 
@@ -147,7 +167,7 @@ def test_connection_form_through_the_ui_api():
         fields = feishu.standard_fields
         assert fields.login.title == "App ID" and fields.password.title == "App Secret"
         assert fields.port.hidden and not fields.host.hidden
-        assert {"domain", "timeout", "proxy", "max_retries"} <= set(feishu.extra_fields)
+        assert {"domain", "timeout", "proxy", "max_retries", "rate_limit_share"} <= set(feishu.extra_fields)
         assert meta["feishu_webhook"].standard_fields.password.title == "Webhook URL or token"
     else:
         # Airflow 3.1 customises forms only with the FAB provider installed; without it the form

@@ -39,8 +39,8 @@ DOMAINS = {"feishu": FEISHU_BASE_URL, "lark": LARK_BASE_URL}
 BATCH_MSG_TYPES = ("text", "image", "post", "share_chat", "interactive")
 RECEIVE_ID_TYPES = ("open_id", "user_id", "union_id", "email", "chat_id")
 USER_ID_TYPES = ("open_id", "user_id", "union_id")
-MAX_IDS_PER_LIST = 200  # batch_send: at most 200 ids in each list (feishu-api.md §2)
-MAX_UUID_CHARS = 50  # im/v1 message create: uuid is at most 50 characters (feishu-api.md §6.1)
+MAX_IDS_PER_LIST = 200  # batch_send: at most 200 ids in each list (Feishu docs: 批量发送消息)
+MAX_UUID_CHARS = 50  # im/v1 message create: uuid is at most 50 characters (Feishu docs: 发送消息)
 #: Feishu's ids are 30-70 characters (om_/oc_/ou_ + 32 hex, bm-..., emails); a longer one is a mistake
 #: and would only make a huge URL (httpx refuses those with an error of its own).
 MAX_ID_CHARS = 256
@@ -201,7 +201,7 @@ def batch_send_request(
     """POST message/v4/batch_send/ — one message to many users or departments, asynchronously.
 
     ``content`` (text, image, post, share_chat) and ``card`` (interactive) are JSON *objects* here,
-    unlike im/v1 where content is a string (feishu-api.md §9).
+    unlike im/v1 where content is a string (Feishu docs: 批量发送消息; 发送消息内容结构).
     """
     _choice("msg_type", msg_type, BATCH_MSG_TYPES)
     if (content is None) == (card is None):

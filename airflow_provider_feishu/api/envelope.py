@@ -25,7 +25,10 @@ from airflow_provider_feishu.api.errors import (
 )
 
 RATE_LIMIT_CODE = 99991400
-# code -> (error class, hint or None for the class default). Sources: feishu-api.md §2-§7, §10.
+# code -> (error class, hint or None for the class default). Sources (Feishu docs): the generic error codes,
+# https://open.feishu.cn/document/server-docs/api-call-guide/generic-error-code; Rate limits; each API's own
+# page (批量发送消息, 发送消息, the batch_messages read_user / get_progress / delete pages); the custom bot guide,
+# https://open.feishu.cn/document/ukTMukTMukTM/ucTM5YjL3ETO24yNxkjN.
 _CODES: dict[int, tuple[type[FeishuAPIError], str | None]] = {
     # rate limits
     RATE_LIMIT_CODE: (FeishuRateLimitError, None),
@@ -68,7 +71,8 @@ _CODES: dict[int, tuple[type[FeishuAPIError], str | None]] = {
     230009: (FeishuBadRequestError, "A batch message can only be recalled within one day of sending."),
     19024: (FeishuBadRequestError, "The custom bot requires a keyword that the message does not contain."),
     9499: (FeishuBadRequestError, "The webhook body was malformed."),
-    # server side; 11246 "Service Internal Error" is documented as retryable (feishu-api.md §2).
+    # server side; 11246 "Service Internal Error" is documented as retryable
+    # (Feishu docs: 批量发送消息).
     11246: (FeishuServerError, None),
     # batch_send's daily cap: a rate limit, but retrying before tomorrow does not help.
     11247: (FeishuRateLimitError, "batch_send's daily cap (500,000 messages per app) is used up."),
@@ -125,7 +129,8 @@ _CODES.update(
     }
 )
 #: Codes that mean "this tenant_access_token is no good": evict, refetch, retry once
-#: (the Go SDK retries on the same three; feishu-api.md §1.4). Derived from the table above.
+#: (the official Go SDK, larksuite/oapi-sdk-go core/httptransport.go, retries on the same three). Derived from
+#: the table above.
 TOKEN_INVALID_CODES = frozenset(code for code, (cls, _) in _CODES.items() if cls is FeishuTokenInvalidError)
 
 _SNIPPET_CHARS = 120

@@ -169,7 +169,8 @@ def as_str_list(api: str, obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
 
 
 def parse_tenant_token(api: str, envelope: Mapping[str, Any]) -> TenantToken:
-    # The token endpoints put their fields at the top level, not in `data` (feishu-api.md §1.1).
+    # The token endpoints put their fields at the top level, not in `data`
+    # (Feishu docs: 自建应用获取 tenant_access_token).
     token = as_str(api, envelope, "tenant_access_token")
     assert token is not None
     return TenantToken(token=token, expire=as_count(api, envelope, "expire"))

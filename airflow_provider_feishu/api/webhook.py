@@ -1,7 +1,8 @@
 """The custom group-bot webhook, sans I/O: where it lives, how to sign, how to read its answer.
 
 A custom bot is reached at ``<origin>/open-apis/bot/v2/hook/<token>`` with no access token: the
-URL itself is the credential (feishu-api.md §10). A bot may also require a signature: the
+URL itself is the credential (Feishu docs: custom bot guide,
+https://open.feishu.cn/document/ukTMukTMukTM/ucTM5YjL3ETO24yNxkjN). A bot may also require a signature: the
 timestamp in seconds and ``sign`` = Base64(HMAC-SHA256(key=``"<timestamp>\\n<secret>"``, msg=b"")),
 both at the top level of the JSON body. Answers come with HTTP 200 even on errors; the body is
 read by :func:`~airflow_provider_feishu.api.envelope.parse_envelope` like every other answer, and
@@ -27,7 +28,8 @@ from airflow_provider_feishu.api.envelope import parse_envelope
 from airflow_provider_feishu.api.errors import FeishuConfigError, FeishuRateLimitError
 
 HOOK_PATH_PREFIX = "/open-apis/bot/v2/hook/"
-#: Feishu's limits per custom bot (feishu-api.md §7.2, §10).
+#: Feishu's limits per custom bot
+#: (Feishu docs: Rate limits, https://open.feishu.cn/document/server-docs/api-call-guide/rate-limit).
 WEBHOOK_PER_SECOND = 5
 WEBHOOK_PER_MINUTE = 100
 WEBHOOK_MSG_TYPES = ("text", "post", "interactive", "image", "share_chat")

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
@@ -180,6 +182,30 @@ def dropdown_options(driver: WebDriver, combo: WebElement) -> list[str]:
     texts = [o.text for o in wait_until("the dropdown options", lambda: options_shown(driver))]
     combo.click()  # closes the menu again (Escape would close the whole dialog)
     return texts
+
+
+def type_json(driver: WebDriver, dialog: WebElement, value: Any) -> None:
+    """Replace the text of the form's JSON editor (CodeMirror; Extra Fields JSON) with ``value``.
+
+    The editor closes brackets and quotes as they are typed, and steps over a closing one typed
+    next to it, so typing the JSON character by character gives exactly that JSON. Airflow 3.1's
+    form reformats it when the editor loses focus.
+    """
+    editor = wait_until("the JSON editor", lambda: dialog.find_elements(By.CSS_SELECTOR, ".cm-content"))[0]
+    editor.click()
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL).send_keys(Keys.DELETE).perform()
+    editor.send_keys(json.dumps(value))
+    wait_until("the JSON typed", lambda: _json_or_none(editor.text) == value, seconds=10)
+    # Leave the editor: on blur the form reformats the JSON, and a Save click that blurs it is lost.
+    dialog.find_element(By.XPATH, ".//*[normalize-space(text())='Add Connection']").click()
+    wait_until("the JSON reformatted", lambda: "\n" in editor.text and _json_or_none(editor.text) == value, seconds=10)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def save(dialog: WebElement) -> None:

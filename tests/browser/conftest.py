@@ -79,7 +79,8 @@ with create_session() as session:
         from airflow_provider_feishu.hooks.webhook_config import webhook_config_from_connection as parse
     config = parse(conn)
 view = {{"extra": extra, "base_url": config.base_url, "timeout": config.timeout,
-        "max_attempts": config.retry.max_attempts, "app_id": getattr(config, "app_id", None)}}
+        "max_attempts": config.retry.max_attempts, "app_id": getattr(config, "app_id", None),
+        "rate_limit_share": getattr(config, "rate_limit_share", None)}}
 print(json.dumps(view))
 """
 

@@ -20,6 +20,7 @@ from airflow_pages import (
     placeholder_fits,
     save,
     shot,
+    type_json,
     wait_until,
 )
 from selenium.webdriver.common.by import By
@@ -85,29 +86,42 @@ def test_typed_form_shows_our_labels_placeholders_and_extras(
     assert dropdown_options(browser, dropdown(dialog, "Domain")) == ["feishu", "lark"]  # no literal "null"
 
 
-@typed_form
-def test_saving_the_feishu_form_stores_only_what_was_set(airflow_ui, browser):
+def feishu_form_for_the_emulator(airflow_ui, browser, conn_id: str):
+    """The Add Connection dialog of a Feishu connection ``conn_id`` to the emulator, standard fields filled."""
     emu = airflow_ui.emulator
     dialog = open_add_connection(browser, airflow_ui.url, "Feishu")
     fields = inputs(dialog)
-    fields["connection_id"].send_keys("feishu_from_form")
+    fields["connection_id"].send_keys(conn_id)
     fields["host"].send_keys(emu.base_url)
     fields["login"].send_keys(emu.app_id)
     fields["password"].send_keys(emu.app_secret)
-    open_section(dialog, "Extra Fields")
-    inputs(dialog)["element_timeout"].send_keys("20")
-    choose(browser, dropdown(dialog, "Domain"), "lark")
+    return dialog
+
+
+def save_and_wait_for_the_row(browser, dialog, conn_id: str) -> None:
     save(dialog)
     wait_until(
         "the new connection in the list",
-        lambda: browser.find_elements(By.XPATH, "//td[normalize-space(.)='feishu_from_form']"),
+        lambda: browser.find_elements(By.XPATH, f"//td[normalize-space(.)='{conn_id}']"),
     )
+
+
+@typed_form
+def test_saving_the_feishu_form_stores_only_what_was_set(airflow_ui, browser):
+    emu = airflow_ui.emulator
+    dialog = feishu_form_for_the_emulator(airflow_ui, browser, "feishu_from_form")
+    open_section(dialog, "Extra Fields")
+    inputs(dialog)["element_timeout"].send_keys("20")
+    inputs(dialog)["element_rate_limit_share"].send_keys("0.5")
+    choose(browser, dropdown(dialog, "Domain"), "lark")
+    save_and_wait_for_the_row(browser, dialog, "feishu_from_form")
 
     view = airflow_ui.hook_view("feishu_from_form")
     set_by_user = {k: v for k, v in view["extra"].items() if v not in (None, "")}
-    assert set_by_user == {"timeout": 20, "domain": "lark"}
+    assert set_by_user == {"timeout": 20, "domain": "lark", "rate_limit_share": 0.5}
     assert view["base_url"] == emu.base_url and view["app_id"] == emu.app_id
     assert view["timeout"] == 20.0
+    assert view["rate_limit_share"] == 0.5
     assert view["max_attempts"] == DEFAULT_MAX_RETRIES + 1  # the hook's default, not one frozen in the extra
 
 
@@ -121,3 +135,19 @@ def test_airflow_3_1_shows_the_generic_form_with_extra_json(airflow_ui, browser)
     assert not [n for n in fields if n.startswith("element_")]  # no typed extra fields
     open_section(dialog, "Extra Fields JSON")
     assert dialog.find_elements(By.XPATH, ".//*[normalize-space(text())='Extra Fields JSON']")
+
+
+@pytest.mark.skipif(AIRFLOW_V_3_2_PLUS, reason="Airflow 3.2+ saves the typed form (checked above)")
+def test_airflow_3_1_saves_the_generic_form_with_our_extras(airflow_ui, browser):
+    """On 3.1 the extras typed into the generic form's Extra Fields JSON reach the hook as set."""
+    emu = airflow_ui.emulator
+    dialog = feishu_form_for_the_emulator(airflow_ui, browser, "feishu_from_generic_form")
+    open_section(dialog, "Extra Fields JSON")
+    type_json(browser, dialog, {"timeout": 20, "rate_limit_share": 0.5, "max_retries": 2})
+    save_and_wait_for_the_row(browser, dialog, "feishu_from_generic_form")
+
+    view = airflow_ui.hook_view("feishu_from_generic_form")
+    assert view["extra"] == {"timeout": 20, "rate_limit_share": 0.5, "max_retries": 2}
+    assert view["base_url"] == emu.base_url and view["app_id"] == emu.app_id
+    assert view["timeout"] == 20.0 and view["max_attempts"] == 3 and view["rate_limit_share"] == 0.5
+

@@ -23,7 +23,8 @@ import yaml
 from airflow_pages import wait_until
 from selenium.webdriver.common.by import By
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300, method="thread")]
+# The docs site is the same whatever Airflow is installed: checked once, on the newest (one_airflow).
+pytestmark = [pytest.mark.browser, pytest.mark.one_airflow, pytest.mark.timeout(300, method="thread")]
 
 ROOT = Path(__file__).parents[2]
 MKDOCS = str(Path(sys.executable).parent / "mkdocs")

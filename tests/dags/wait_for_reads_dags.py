@@ -13,7 +13,8 @@ from airflow_provider_feishu.operators.wait_for_reads import FeishuWaitForReadsO
 from airflow_provider_feishu.sensors.batch_read import FeishuReadThresholdSensor
 
 MODES = {
-    # mode name -> sensor kwargs; reschedule pokes >= 2 s apart (airflow3-conventions.md §4)
+    # mode name -> sensor kwargs; reschedule pokes >= 2 s apart: under LocalExecutor a 1 s reschedule
+    # sensor was marked failed ("reported ... success, but ... queued"; cf. apache/airflow#71172)
     "poke": {"mode": "poke", "poke_interval": 0.5, "deferrable": False},
     "reschedule": {"mode": "reschedule", "poke_interval": 2, "deferrable": False},
     "deferrable": {"mode": "poke", "poke_interval": 0.5, "deferrable": True},

@@ -27,11 +27,33 @@ def test_every_loopback_port_in_the_docs_is_the_emulators(path):
     )
 
 
+# Paths to notes that live outside the repository; docs and code cite the Feishu docs page instead.
+OUTSIDE = ("/work/", "../shared", "shared/reference", "feishu-api.md", "airflow3-conventions.md")
+
+
 @pytest.mark.parametrize("path", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
 def test_docs_point_at_nothing_outside_the_repository(path):
     text = path.read_text()
-    for outside in ("/work/", "../shared", "shared/reference", "feishu-api.md"):
+    for outside in OUTSIDE:
         assert outside not in text, f"{path.name} points at {outside!r}, outside the repository"
+
+
+def test_code_comments_cite_feishu_pages_not_notes_outside_the_repository():
+    sources = [
+        path
+        for folder in ("airflow_provider_feishu", "tests", "dags_examples", "demo", "benchmarks")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path != Path(__file__)
+    ]
+    assert len(sources) > 100
+    cited = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sources
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if any(outside in line for outside in OUTSIDE)
+    ]
+    why = "cite the Feishu docs page, as (Feishu docs: <page>), not a file outside the repository"
+    assert not cited, why + ":\n" + "\n".join(cited)
 
 
 def test_start_banner_lists_ids_a_user_can_paste():
