@@ -168,8 +168,8 @@ class VariableRecordStore:
 
         text = json.dumps(record.to_json(), sort_keys=True)
         # Airflow 3.1's Variable.set logs and swallows a refused write: read it back to be sure.
-        Variable.set(self.key, text, description=self.description)
         try:
+            Variable.set(self.key, text, description=self.description)
             stored = Variable.get(self.key, default=None)
         except Exception:
             stored = None
