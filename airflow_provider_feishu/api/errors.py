@@ -165,3 +165,15 @@ class FeishuConnectionError(FeishuError):
         self.reason = reason
         self.may_have_arrived = may_have_arrived
         super().__init__(f"Feishu {api} failed: {reason}")
+
+
+def certainly_not_processed(exc: BaseException) -> bool:
+    """Whether Feishu certainly did not act on a failed request: it refused it with a business code
+    (a rate limit included), or the request never left. A server error, a garbled answer or a
+    connection lost after sending may hide a request that Feishu did process, so a send that
+    failed so must not be repeated blindly (by the retry policy or by an Airflow task retry)."""
+    if isinstance(exc, FeishuConnectionError):
+        return not exc.may_have_arrived
+    if isinstance(exc, (FeishuServerError, FeishuProtocolError)):
+        return False
+    return isinstance(exc, (FeishuAPIError, FeishuConfigError))

@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from airflow_provider_feishu.api.errors import FeishuConnectionError, FeishuError, FeishuRateLimitError
+from airflow_provider_feishu.api.errors import FeishuError, FeishuRateLimitError, certainly_not_processed
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,7 @@ class RetryPolicy:
     def should_retry(self, exc: BaseException, *, idempotent: bool) -> bool:
         if not isinstance(exc, FeishuError) or not exc.retryable:
             return False
-        if idempotent:
-            return True
-        if isinstance(exc, FeishuRateLimitError):
-            return True  # rejected at the gateway, before any processing
-        return isinstance(exc, FeishuConnectionError) and not exc.may_have_arrived
+        return idempotent or certainly_not_processed(exc)
 
     def wait_seconds(self, exc: BaseException | None, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""

@@ -297,8 +297,8 @@ class FeishuBatchSendOperator(_FeishuSendBase):
             )
 
     def execute(self, context: Context) -> str:
-        from airflow_provider_feishu.api.errors import FeishuError
-        from airflow_provider_feishu.operators.send_record import RECORD_KEY, SendOnce, certainly_not_sent
+        from airflow_provider_feishu.api.errors import FeishuError, certainly_not_processed
+        from airflow_provider_feishu.operators.send_record import RECORD_KEY, SendOnce
 
         message = self._build_message()
         recipients: dict[str, Any] = {
@@ -324,7 +324,7 @@ class FeishuBatchSendOperator(_FeishuSendBase):
                 payload["msg_type"], content=payload.get("content"), card=payload.get("card"), **recipients
             )
         except FeishuError as err:
-            if not certainly_not_sent(err):
+            if not certainly_not_processed(err):
                 raise once.unknown_outcome(err) from None
             once.not_sent()  # Feishu refused it before doing anything: nothing went out
             self._fail_on_permanent(err)

@@ -194,19 +194,6 @@ def record_store_for(context: Context, key: str = RECORD_KEY) -> RecordStore:
     return VariableRecordStore(ti, key)
 
 
-def certainly_not_sent(err: Exception) -> bool:
-    """Whether a failed send certainly did not go out: Feishu refused it with a business code, or the
-    request never left. A server error, a garbled answer or a connection lost after sending may
-    hide a send that Feishu did process."""
-    from airflow_provider_feishu.api import errors
-
-    if isinstance(err, errors.FeishuConnectionError):
-        return not err.may_have_arrived
-    if isinstance(err, (errors.FeishuServerError, errors.FeishuProtocolError)):
-        return False
-    return isinstance(err, (errors.FeishuAPIError, errors.FeishuConfigError))
-
-
 class SendOnce:
     """One send per task instance, for an operator whose send has no idempotency key.
 

@@ -101,8 +101,8 @@ class FeishuWebhookOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> None:
-        from airflow_provider_feishu.api.errors import FeishuError
-        from airflow_provider_feishu.operators.send_record import WEBHOOK_RECORD_KEY, SendOnce, certainly_not_sent
+        from airflow_provider_feishu.api.errors import FeishuError, certainly_not_processed
+        from airflow_provider_feishu.operators.send_record import WEBHOOK_RECORD_KEY, SendOnce
 
         try:
             message = self.build_message()
@@ -117,7 +117,7 @@ class FeishuWebhookOperator(BaseOperator):
         try:
             self.hook.send_message(message)
         except FeishuError as err:
-            if not certainly_not_sent(err):
+            if not certainly_not_processed(err):
                 raise once.unknown_outcome(err) from None
             once.not_sent()  # refused before anything was posted
             if err.retryable:

@@ -12,12 +12,14 @@ from airflow_provider_feishu.api.errors import (
     FeishuBadRequestError,
     FeishuConfigError,
     FeishuConnectionError,
+    FeishuError,
     FeishuNotFoundError,
     FeishuPermissionError,
     FeishuProtocolError,
     FeishuRateLimitError,
     FeishuServerError,
     FeishuTokenInvalidError,
+    certainly_not_processed,
 )
 from airflow_provider_feishu.api.retry_policy import RetryPolicy
 from airflow_provider_feishu.hooks.retrying import acall_with_retries, call_with_retries
@@ -288,3 +290,19 @@ def test_after_failure_is_the_whole_decision():
     assert policy.after_failure(ERRORS["server_5xx"], 1, idempotent=False) is None  # a send may have arrived
     assert policy.after_failure(ERRORS["server_5xx"], 2, idempotent=True, rand=lambda: 1.0) == 4.0
     assert policy.after_failure(ERRORS["server_5xx"], 2, idempotent=True, rand=lambda: 0.0) == 2.0
+
+
+#: Failures after which Feishu certainly did not act: it refused with a business code, or nothing left.
+NOT_PROCESSED = set(ERRORS) - {"server_5xx", "server_11246", "protocol_502", "protocol_200", "conn_maybe_arrived"}
+NOT_PROCESSED -= {"value_error", "key_error", "os_error"}  # not ours: nothing is known
+
+
+@pytest.mark.parametrize("name", ERRORS)
+def test_certainly_not_processed_is_the_send_rule(name):
+    # One rule decides for the retry policy (a send is retried) and for the send operators (their
+    # durable record is dropped, so a later try may send): a retryable error that Feishu certainly
+    # did not act on.
+    exc = ERRORS[name]
+    assert certainly_not_processed(exc) is (name in NOT_PROCESSED)
+    retryable = isinstance(exc, FeishuError) and exc.retryable
+    assert RetryPolicy().should_retry(exc, idempotent=False) is (retryable and name in NOT_PROCESSED)
